@@ -1,0 +1,34 @@
+"""gristmill: the life of a language model as one Dagster asset graph of plugin stages."""
+
+from gristmill.hookspecs import hookimpl
+from gristmill.stage import (
+    Artifact,
+    CheckOutcome,
+    CheckSpec,
+    Markdown,
+    NoConfig,
+    Plot,
+    StageConfig,
+    StageContext,
+    StageResult,
+    StageSpec,
+    Table,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "CheckOutcome",
+    "CheckSpec",
+    "Markdown",
+    "NoConfig",
+    "Plot",
+    "StageConfig",
+    "StageContext",
+    "StageResult",
+    "StageSpec",
+    "Table",
+    "hookimpl",
+    "__version__",
+]
