@@ -191,3 +191,27 @@ class StageSpec:
     def input_kind(self, name: str) -> str | None:
         """Kind accepted by input ``name`` (optional inputs are declared as ``name?``)."""
         return self.inputs.get(name) or self.inputs.get(name + "?")
+
+
+def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON form of result metadata (Table/Plot/Markdown tagged with ``__type__``) for manifests."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, Table | Plot | Markdown):
+            out[key] = {"__type__": type(value).__name__, **value.__dict__}
+        else:
+            out[key] = value
+    return out
+
+
+def decode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`encode_metadata`."""
+    types = {"Table": Table, "Plot": Plot, "Markdown": Markdown}
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, dict) and value.get("__type__") in types:
+            fields = {k: v for k, v in value.items() if k != "__type__"}
+            out[key] = types[value["__type__"]](**fields)
+        else:
+            out[key] = value
+    return out

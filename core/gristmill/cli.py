@@ -1,0 +1,246 @@
+"""The ``gristmill`` command: stages, run, demo, ui, schema, store verify."""
+
+import argparse
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gristmill.config import Pipeline, PipelineError, load_pipeline, pipeline_json_schema
+from gristmill.plugins import get_registry
+
+WORKSPACE = "load_from:\n  - python_module: gristmill_pipelines.definitions\n"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"gristmill: error: {message}", file=sys.stderr)
+    return code
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    rows = []
+    for name, reg in sorted(registry.stages.items()):
+        spec = reg.spec
+        inputs = ", ".join(f"{k}:{v}" for k, v in spec.inputs.items()) or "-"
+        rows.append([name, reg.plugin, f"{inputs} → {spec.output}", spec.version])
+    _print_table(["stage", "plugin", "inputs → output", "version"], rows)
+    for err in registry.errors:
+        print(f"gristmill: error: {err}", file=sys.stderr)
+    return 1 if registry.errors else 0
+
+
+def dagster_home(store: Path) -> Path:
+    """``$DAGSTER_HOME`` if set, else ``<store>/dagster_home`` (created, with a dagster.yaml)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or store.resolve() / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _selection(pipeline: Pipeline, names: list[str]):  # -> AssetSelection
+    import dagster as dg
+
+    if not names:
+        return dg.AssetSelection.assets(*[dg.AssetKey(n) for n in pipeline.order])
+    selection = None
+    for raw in names:
+        name = raw.strip("+")
+        if name not in pipeline.stages:
+            raise PipelineError(
+                f"{pipeline.path}: --select {raw!r}: no stage instance {name!r}; instances: {', '.join(pipeline.order)}"
+            )
+        sel = dg.AssetSelection.assets(dg.AssetKey(name))
+        if raw.startswith("+"):
+            sel = sel.upstream()
+        if raw.endswith("+"):
+            sel = sel.downstream()
+        selection = sel if selection is None else selection | sel
+    return selection - dg.AssetSelection.assets(*[dg.AssetKey(s) for s in pipeline.sources])
+
+
+def run_pipeline(pipeline: Pipeline, select: list[str] | None = None) -> int:
+    """Materialize (a selection of) ``pipeline`` in-process on the local Dagster instance."""
+    import dagster as dg
+
+    from gristmill.assets import build_assets
+
+    pipeline.store.mkdir(parents=True, exist_ok=True)
+    home = dagster_home(pipeline.store)
+    started = time.monotonic()
+    print(
+        f"gristmill: pipeline {pipeline.name!r} ({pipeline.path}), store {pipeline.store.resolve()}, "
+        f"DAGSTER_HOME {home}",
+        flush=True,
+    )
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            build_assets(pipeline),
+            instance=instance,
+            selection=_selection(pipeline, select or []),
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags={"gristmill/pipeline": pipeline.name},
+        )
+    rows = []
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        counts = [f"{k}={meta[k]}" for k in sorted(meta) if "/" not in k and isinstance(meta[k], int | float)][:4]
+        rows.append(
+            [
+                mat.asset_key.to_user_string(),
+                "cache hit" if meta.get("gristmill/cache_hit") else "ran",
+                f"{meta.get('gristmill/duration_s', 0):.1f}s",
+                " ".join(counts),
+            ]
+        )
+    print()
+    _print_table(["asset", "status", "time", "counts"], rows)
+    failed = [e for e in result.all_events if e.is_step_failure]
+    for event in failed:
+        err = event.step_failure_data.error
+        print(f"gristmill: error: {event.step_key} failed: {err.message.strip() if err else '?'}", file=sys.stderr)
+    status = "succeeded" if result.success else "FAILED"
+    print(f"\ngristmill: run {result.run_id[:8]} {status} in {time.monotonic() - started:.1f}s")
+    return 0 if result.success else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        pipeline = load_pipeline(args.pipeline, store=args.store)
+        return run_pipeline(pipeline, args.select)
+    except PipelineError as exc:
+        return _fail(str(exc))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gristmill_pipelines import pipeline_path
+
+    try:
+        return run_pipeline(load_pipeline(pipeline_path(), store=args.store))
+    except PipelineError as exc:
+        return _fail(str(exc))
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    host = args.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not args.allow_remote:
+        return _fail(f"refusing to bind {host!r} (not loopback) without --allow-remote")
+    if not loopback:
+        print(
+            f"gristmill: WARNING: the Dagster UI on {host}:{args.port} has no authentication; "
+            "anyone who can reach it can run pipelines",
+            file=sys.stderr,
+        )
+    from gristmill_pipelines.definitions import PIPELINE_ENV, STORE_ENV
+
+    env = dict(os.environ)
+    store = Path(args.store or "./.gristmill")
+    if args.pipeline:
+        try:
+            pipeline = load_pipeline(args.pipeline, store=args.store)
+        except PipelineError as exc:
+            return _fail(str(exc))
+        env[PIPELINE_ENV] = str(Path(args.pipeline).resolve())
+        store = pipeline.store
+    if args.store:
+        env[STORE_ENV] = str(Path(args.store).resolve())
+    home = dagster_home(store)
+    env["DAGSTER_HOME"] = str(home)
+    workspace = home / "workspace.yaml"
+    workspace.write_text(WORKSPACE, encoding="utf-8")
+    exe = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
+    cmd = [exe, "-w", str(workspace), "-h", host, "-p", str(args.port)]
+    if args.read_only:
+        cmd.append("--read-only")
+    print(f"gristmill: Dagster UI at http://{host}:{args.port} (DAGSTER_HOME {home})", flush=True)
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(pipeline_json_schema(), indent=2))
+    return 0
+
+
+def cmd_store_verify(args: argparse.Namespace) -> int:
+    from gristmill.store import ArtifactStore
+
+    store = ArtifactStore(args.store)
+    problems = store.verify()
+    for problem in problems:
+        print(f"gristmill: error: {problem}", file=sys.stderr)
+    n = sum(1 for _ in store.artifacts())
+    print(f"gristmill: {n} artifacts checked in {store.root}, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gristmill", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stages", help="list registered stages")
+    p.set_defaults(fn=cmd_stages)
+
+    p = sub.add_parser("run", help="materialize a pipeline through Dagster, in-process")
+    p.add_argument("pipeline", help="pipeline YAML file")
+    p.add_argument(
+        "--select",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="stage instances to run (+NAME: with upstream, NAME+: with downstream)",
+    )
+    p.add_argument("--store", help="artifact store root (overrides the file's store:)")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("demo", help="run the embedded demo pipeline end to end")
+    p.add_argument("--store", help="artifact store root (default ./.gristmill)")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("ui", help="start the Dagster UI (127.0.0.1 by default)")
+    p.add_argument("--pipeline", help="pipeline YAML (default: the demo)")
+    p.add_argument("--store", help="artifact store root")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    p.add_argument("--read-only", action="store_true", help="UI without launching or editing")
+    p.set_defaults(fn=cmd_ui)
+
+    p = sub.add_parser("schema", help="print the pipeline file's JSON schema")
+    p.set_defaults(fn=cmd_schema)
+
+    p = sub.add_parser("store", help="artifact store maintenance")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    v = store_sub.add_parser("verify", help="check every manifest's files and hashes; clean .tmp")
+    v.add_argument("--store", default="./.gristmill")
+    v.set_defaults(fn=cmd_store_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        os.environ.setdefault(var, "1")
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

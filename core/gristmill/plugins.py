@@ -1,0 +1,148 @@
+"""Plugin manager: built-in stage modules and ``gristmill`` entry points, through one hook.
+
+A plugin that fails to import, raises in its hook, or returns the wrong thing is reported as a
+:class:`PluginError` naming it; every other plugin still loads.
+"""
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from types import ModuleType
+
+import pluggy
+
+from gristmill import hookspecs
+from gristmill.stage import StageSpec
+
+log = logging.getLogger("gristmill.plugins")
+
+ENTRY_POINT_GROUP = "gristmill"
+AUTOLOAD_OFF_ENV = "GRISTMILL_DISABLE_PLUGIN_AUTOLOAD"
+
+# Built-in stage modules, registered through the same hook as third-party plugins.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "gristmill_plugins.demo_data",
+    "gristmill_plugins.crawl",
+)
+
+
+@dataclass(frozen=True)
+class PluginError:
+    """A plugin that could not be loaded or whose hook failed."""
+
+    plugin: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.plugin!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RegisteredStage:
+    spec: StageSpec
+    plugin: str
+
+
+@dataclass
+class StageRegistry:
+    """Stages by name, with the plugin that provides each and any plugin errors."""
+
+    stages: dict[str, RegisteredStage] = field(default_factory=dict)
+    errors: list[PluginError] = field(default_factory=list)
+
+    def get(self, name: str) -> StageSpec:
+        if name not in self.stages:
+            hint = f"; broken plugins: {', '.join(e.plugin for e in self.errors)}" if self.errors else ""
+            raise KeyError(f"unknown stage {name!r}; known stages: {', '.join(sorted(self.stages))}{hint}")
+        return self.stages[name].spec
+
+
+def autoload_enabled() -> bool:
+    return os.environ.get(AUTOLOAD_OFF_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
+
+
+def _error(errors: list[PluginError], plugin: str, exc: BaseException, what: str) -> None:
+    err = PluginError(plugin, f"{what}: {type(exc).__name__}: {exc}")
+    log.error("%s", err)
+    errors.append(err)
+
+
+def create_plugin_manager(
+    builtins: tuple[str, ...] = BUILTIN_PLUGINS,
+    autoload: bool | None = None,
+    extra: tuple[ModuleType | object, ...] = (),
+) -> tuple[pluggy.PluginManager, list[PluginError]]:
+    """Build a plugin manager with built-ins, entry points (unless disabled) and ``extra`` plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    errors: list[PluginError] = []
+    for modname in builtins:
+        try:
+            pm.register(importlib.import_module(modname), name=modname)
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, not raised
+            _error(errors, modname, exc, "failed to import")
+    if autoload if autoload is not None else autoload_enabled():
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            name = f"{ep.name} ({ep.value})"
+            if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:  # noqa: BLE001
+                _error(errors, name, exc, "failed to load entry point")
+    for plugin in extra:
+        pm.register(plugin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        _error(errors, str(getattr(exc, "plugin", "?")), exc, "unknown hook")
+    return pm, errors
+
+
+def collect_stages(pm: pluggy.PluginManager, errors: list[PluginError] | None = None) -> StageRegistry:
+    """Call ``gristmill_register_stages`` on each plugin separately, so one failure names its plugin."""
+    registry = StageRegistry(errors=list(errors or []))
+    for impl in pm.hook.gristmill_register_stages.get_hookimpls():
+        plugin = impl.plugin_name
+        try:
+            specs = impl.function()
+        except Exception as exc:  # noqa: BLE001
+            _error(registry.errors, plugin, exc, "gristmill_register_stages raised")
+            continue
+        if not isinstance(specs, list | tuple) or not all(isinstance(s, StageSpec) for s in specs):
+            got = type(specs).__name__ if not isinstance(specs, list | tuple) else [type(s).__name__ for s in specs]
+            msg = f"gristmill_register_stages must return a list of StageSpec, got {got}"
+            registry.errors.append(PluginError(plugin, msg))
+            log.error("plugin %r: %s", plugin, msg)
+            continue
+        for spec in specs:
+            if spec.name in registry.stages:
+                other = registry.stages[spec.name].plugin
+                registry.errors.append(PluginError(plugin, f"stage {spec.name!r} already registered by {other!r}"))
+                continue
+            registry.stages[spec.name] = RegisteredStage(spec, plugin)
+    return registry
+
+
+@lru_cache(maxsize=1)
+def _default() -> tuple[pluggy.PluginManager, StageRegistry]:
+    pm, errors = create_plugin_manager()
+    return pm, collect_stages(pm, errors)
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager (built once)."""
+    return _default()[0]
+
+
+def get_registry() -> StageRegistry:
+    """The process-wide stage registry (built once)."""
+    return _default()[1]
+
+
+def reset() -> None:
+    """Forget the process-wide manager (tests, or after installing a plugin)."""
+    _default.cache_clear()

@@ -1,0 +1,62 @@
+import dagster as dg
+import pytest
+
+from gristmill.assets import build_assets, build_definitions
+from gristmill.config import validate_pipeline
+from tests.support import toy_registry
+
+REG = toy_registry()
+
+
+def _pipeline(store, min_documents=1, words=("alpha", "beta")):
+    return validate_pipeline(
+        {"name": "toy", "stages": {
+            "words": {"stage": "toy_words", "config": {"words": list(words)}},
+            "upper": {"stage": "toy_upper", "inputs": {"documents": "words"},
+                      "config": {"min_documents": min_documents}},
+        }},
+        "toy.yaml", REG, store=store,
+    )
+
+
+def _materializations(result):
+    return {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+
+
+def test_graph_code_versions_and_descriptions(tmp_path):
+    defs = build_definitions([_pipeline(tmp_path)])
+    graph = defs.resolve_asset_graph()
+    upper = graph.get(dg.AssetKey("upper"))
+    assert upper.parent_keys == {dg.AssetKey("words")}
+    assert upper.code_version == _pipeline(tmp_path).stages["upper"].code_version
+    assert "Upper-case every document" in upper.description
+    assert _pipeline(tmp_path, min_documents=2).stages["upper"].code_version != upper.code_version
+    assert defs.resolve_job_def("toy_job") is not None
+
+
+def test_materialize_twice_second_is_cache_hit_with_same_data_version(tmp_path):
+    assets = build_assets(_pipeline(tmp_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = _materializations(dg.materialize(assets, instance=instance))
+        second = _materializations(dg.materialize(assets, instance=instance))
+    assert first["upper"].metadata["gristmill/cache_hit"].value is False
+    assert second["upper"].metadata["gristmill/cache_hit"].value is True
+    assert first["upper"].tags["dagster/data_version"] == second["upper"].tags["dagster/data_version"]
+    assert first["upper"].metadata["documents_out"].value == 2
+    assert isinstance(first["words"].metadata["sample"], dg.TableMetadataValue)
+
+
+def test_failing_blocking_check_stops_the_run(tmp_path):
+    assets = build_assets(_pipeline(tmp_path, min_documents=5))
+    result = dg.materialize(assets, raise_on_error=False)
+    assert not result.success
+    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [(c.check_name, c.passed) for c in checks] == [("min_documents", False)]
+    assert "2 documents (min 5)" in checks[0].description
+
+
+def test_stage_error_fails_the_step_and_commits_nothing(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    with pytest.raises(Exception, match="has no artifact"):
+        dg.materialize(build_assets(pipeline), selection=[dg.AssetKey("upper")])
+    assert not (tmp_path / "upper").exists()

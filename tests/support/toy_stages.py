@@ -1,0 +1,72 @@
+"""Two tiny real stages used to test the framework without the heavy built-ins."""
+
+import json
+import os
+import time
+
+from pydantic import Field
+
+from gristmill import CheckOutcome, CheckSpec, StageConfig, StageResult, StageSpec, Table, hookimpl
+
+
+class WordsConfig(StageConfig):
+    words: list[str] = Field(["alpha", "beta", "gamma"], description="One document per word.")
+    sleep_s: float = Field(0.0, description="Pause after writing half the output (for kill tests).")
+
+
+def make_words(ctx, config: WordsConfig, inputs) -> StageResult:
+    """Write one JSONL document per configured word."""
+    out = ctx.output_dir / "00000.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        for i, word in enumerate(config.words):
+            f.write(json.dumps({"id": str(i), "text": word, "metadata": {}}) + "\n")
+            if i == len(config.words) // 2 and config.sleep_s:
+                f.flush()
+                marker = os.environ.get("TOY_STARTED_MARKER")
+                if marker:
+                    open(marker, "w").close()
+                time.sleep(config.sleep_s)
+    return StageResult(counts={"documents": len(config.words)},
+                       metadata={"sample": Table([{"id": "0", "text": config.words[0]}])})
+
+
+class UpperConfig(StageConfig):
+    min_documents: int = Field(1, description="Check: at least this many documents out.")
+
+
+def upper(ctx, config: UpperConfig, inputs) -> StageResult:
+    """Upper-case every document's text."""
+    n = 0
+    with open(ctx.output_dir / "00000.jsonl", "w", encoding="utf-8") as out:
+        for path in inputs["documents"].glob("*.jsonl"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                doc = json.loads(line)
+                doc["text"] = doc["text"].upper()
+                out.write(json.dumps(doc) + "\n")
+                n += 1
+    CALLS.append(ctx.instance)
+    return StageResult(counts={"documents_in": n, "documents_out": n})
+
+
+def _enough(counts, config: UpperConfig) -> CheckOutcome:
+    n = counts.get("documents_out", 0)
+    return CheckOutcome(n >= config.min_documents, f"{n} documents (min {config.min_documents})")
+
+
+CALLS: list[str] = []
+
+WORDS = StageSpec(name="toy_words", version="1", inputs={}, output="documents", config=WordsConfig, run=make_words)
+UPPER = StageSpec(
+    name="toy_upper",
+    version="1",
+    inputs={"documents": "documents"},
+    output="documents",
+    config=UpperConfig,
+    run=upper,
+    checks=(CheckSpec("min_documents", "enough documents out", _enough),),
+)
+
+
+@hookimpl
+def gristmill_register_stages():
+    return [WORDS, UPPER]
