@@ -50,7 +50,8 @@ def test_failing_blocking_check_stops_the_run(tmp_path):
     assets = build_assets(_pipeline(tmp_path, min_documents=5))
     result = dg.materialize(assets, raise_on_error=False)
     assert not result.success
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    events = result.all_events
+    checks = [e.asset_check_evaluation_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(c.check_name, c.passed) for c in checks] == [("min_documents", False)]
     assert "2 documents (min 5)" in checks[0].description
 
