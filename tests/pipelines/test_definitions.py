@@ -1,0 +1,90 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from gristmill.config import load_pipeline
+from gristmill_pipelines import pipeline_path
+from gristmill_pipelines.definitions import PIPELINE_ENV, STORE_ENV, defs
+from tests.conftest import REPO_ROOT
+
+DEMO_GRAPH = {
+    "demo_crawl": set(),
+    "crawl": {"demo_crawl"},
+}
+
+
+def _graph(definitions: dg.Definitions) -> dict[str, set[str]]:
+    graph = definitions.resolve_asset_graph()
+    return {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+
+
+def test_demo_definitions_graph_snapshot(monkeypatch, tmp_path):
+    monkeypatch.delenv(PIPELINE_ENV, raising=False)
+    monkeypatch.setenv(STORE_ENV, str(tmp_path))
+    definitions = defs()
+    assert _graph(definitions) == DEMO_GRAPH
+    graph = definitions.resolve_asset_graph()
+    crawl = graph.get(dg.AssetKey("crawl"))
+    assert crawl.code_version.startswith("crawl_filter@")
+    assert crawl.group_name == "data"
+    assert {c.name for c in definitions.resolve_asset_graph().asset_check_keys} == {"min_documents_kept"}
+    assert definitions.resolve_job_def("demo_job") is not None
+
+
+def test_workspace_yaml_loads_with_dagster_cli(tmp_path):
+    env = {**os.environ, STORE_ENV: str(tmp_path / "store"), "DAGSTER_HOME": str(tmp_path)}
+    env.pop(PIPELINE_ENV, None)
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", str(REPO_ROOT / "workspace.yaml")],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_pipeline_env_var_selects_other_pipelines(monkeypatch, tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("name: own\nsources:\n  raw: {kind: warc, path: 'x/*.warc.gz'}\n"
+                   "stages:\n  crawl: {stage: crawl_filter, inputs: {warcs: raw}}\n")
+    monkeypatch.setenv(PIPELINE_ENV, os.pathsep.join([str(own), str(pipeline_path())]))
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
+    graph = _graph(defs())
+    assert graph["own/crawl"] == {"own/raw"} and graph["demo/crawl"] == {"demo/demo_crawl"}
+
+
+def _crawl_meta(result: dg.ExecuteInProcessResult) -> dict:
+    mats = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    return {k: getattr(v, "value", v) for k, v in mats["crawl"].metadata.items()}
+
+
+@pytest.mark.slow
+def test_materialize_demo_crawl_then_cache_hit(tmp_path):
+    from gristmill.assets import build_assets
+
+    pipeline = load_pipeline(pipeline_path(), store=tmp_path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = dg.materialize(build_assets(pipeline), instance=instance)
+        meta = _crawl_meta(first)
+        assert meta["gristmill/cache_hit"] is False
+        assert meta["documents_kept"] > 20
+        assert meta["documents_kept"] < meta["documents_extracted"]
+        second = dg.materialize(build_assets(pipeline), instance=instance)
+        again = _crawl_meta(second)
+    assert again["gristmill/cache_hit"] is True
+    assert again["gristmill/artifact_id"] == meta["gristmill/artifact_id"]
+    checks = [e.asset_check_evaluation_data for e in first.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [(c.check_name, c.passed) for c in checks] == [("min_documents_kept", True)]
+
+
+def test_config_change_changes_code_version(tmp_path):
+    base = pipeline_path().read_text()
+    changed = tmp_path / "demo2.yaml"
+    changed.write_text(base.replace("languages: [en]", "languages: [en, fr]"))
+    a = load_pipeline(pipeline_path(), store=tmp_path).stages["crawl"].code_version
+    b = load_pipeline(changed, store=tmp_path).stages["crawl"].code_version
+    assert a != b and a.split(":")[0] == b.split(":")[0]
