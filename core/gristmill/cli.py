@@ -99,7 +99,7 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None) -> int:
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-        counts = [f"{k}={meta[k]}" for k in sorted(meta) if "/" not in k and isinstance(meta[k], int | float)][:4]
+        counts = [f"{k}={v}" for k, v in meta.items() if "/" not in k and isinstance(v, int | float)][:4]
         rows.append(
             [
                 mat.asset_key.to_user_string(),

@@ -206,7 +206,8 @@ class ArtifactStore:
             "bytes": sum(f["size"] for f in files),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        _write_atomic(staging.out / MANIFEST, json.dumps(full, indent=2, sort_keys=True, default=str))
+        # Insertion order kept: stages list their headline counts first.
+        _write_atomic(staging.out / MANIFEST, json.dumps(full, indent=2, default=str))
         slot = self.slot(asset, partition)
         slot.mkdir(parents=True, exist_ok=True)
         final = slot / artifact_id

@@ -189,9 +189,13 @@ def run_synthetic_crawl(ctx: StageContext, config: SyntheticCrawlConfig, inputs:
     summary = write_crawl(ctx.output_dir, config, seed, lambda done, total: ctx.progress(done, total, "warc files"))
     ctx.log.info("synthetic crawl: %d pages, %d records, %d bytes in %d files (seed %d)",
                  sum(summary.counts.values()), summary.records, summary.bytes, len(summary.files), seed)
-    counts: dict[str, int | float] = {f"pages_{c}": n for c, n in summary.counts.items()}
-    counts.update(pages=sum(summary.counts.values()), records=summary.records, bytes=summary.bytes,
-                  files=len(summary.files))
+    counts: dict[str, int | float] = {
+        "pages": sum(summary.counts.values()),
+        "records": summary.records,
+        "files": len(summary.files),
+        "bytes": summary.bytes,
+    }
+    counts.update({f"pages_{c}": n for c, n in summary.counts.items()})
     return StageResult(
         counts=counts,
         metadata={
