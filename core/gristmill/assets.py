@@ -176,6 +176,8 @@ def build_definitions(pipelines: list[Pipeline]) -> dg.Definitions:
         prefix = pipeline.name if len(pipelines) > 1 else None
         built = build_assets(pipeline, prefix)
         assets.extend(built)
-        stage_keys = [a.key for a in built if isinstance(a, dg.AssetsDefinition) and not a.is_observable]
+        # One job over the unpartitioned stages (a job cannot mix partitioned and unpartitioned assets).
+        stage_keys = [dg.AssetKey([*([prefix] if prefix else []), n]) for n in pipeline.order
+                      if not pipeline.stages[n].partitioned]
         jobs.append(dg.define_asset_job(f"{pipeline.name}_job", selection=stage_keys))
     return dg.Definitions(assets=assets, jobs=jobs, executor=dg.in_process_executor)

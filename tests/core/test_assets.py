@@ -61,3 +61,25 @@ def test_stage_error_fails_the_step_and_commits_nothing(tmp_path):
     with pytest.raises(Exception, match="has no artifact"):
         dg.materialize(build_assets(pipeline), selection=[dg.AssetKey("upper")])
     assert not (tmp_path / "upper").exists()
+
+
+def test_partitioned_instance_writes_one_slot_per_round(tmp_path):
+    pipeline = validate_pipeline(
+        {"name": "rounds", "stages": {
+            "words": {"stage": "toy_words"},
+            "upper": {"stage": "toy_upper", "inputs": {"documents": "words"}, "partitions": "rounds"},
+        }},
+        "rounds.yaml", REG, store=tmp_path,
+    )
+    defs = build_definitions([pipeline])
+    assert defs.resolve_job_def("rounds_job") is not None  # the job leaves the partitioned asset out
+    assets = build_assets(pipeline)
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize(assets, instance=instance, selection=[dg.AssetKey("words")])
+        instance.add_dynamic_partitions("rounds", ["round-001", "round-002"])
+        for key in ("round-001", "round-002"):
+            result = dg.materialize(assets, instance=instance, selection=[dg.AssetKey("upper")], partition_key=key)
+            assert result.success
+    ids = {p.name: (p / "latest").read_text().strip() for p in (tmp_path / "upper").iterdir()}
+    assert set(ids) == {"round-001", "round-002"}
+    assert ids["round-001"] != ids["round-002"]  # the partition is part of the cache key
