@@ -63,6 +63,7 @@ from gristmill import (
     Table,
     hookimpl,
 )
+from gristmill.documents import iter_documents
 
 log = logging.getLogger("gristmill.crawl")
 
@@ -627,14 +628,6 @@ def _filter_table(stats: dict[str, dict[str, float]]) -> Table:
             }
         )
     return Table(rows)
-
-
-def iter_documents(output_dir: Path) -> Iterator[dict[str, Any]]:
-    """Documents of a ``documents`` artifact directory, shard by shard."""
-    for path in sorted(Path(output_dir).glob(OUTPUT_PATTERN)):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
 
 
 def _length_histogram(lengths: list[int]) -> Markdown:

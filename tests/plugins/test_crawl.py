@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from gristmill.documents import iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import crawl
-from gristmill_plugins.crawl import SPEC, CrawlFilterConfig, build_pipeline, iter_documents
+from gristmill_plugins.crawl import SPEC, CrawlFilterConfig, build_pipeline
 
 # Real Common Crawl / wget WARCs (AEB's 91 large pages are left to the benchmark to keep tests fast).
 REAL_WARCS = (
