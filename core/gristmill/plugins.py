@@ -26,6 +26,11 @@ AUTOLOAD_OFF_ENV = "GRISTMILL_DISABLE_PLUGIN_AUTOLOAD"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.demo_data",
     "gristmill_plugins.crawl",
+    "gristmill_plugins.dedup",
+    "gristmill_plugins.tokenizer",
+    "gristmill_plugins.tokens",
+    "gristmill_plugins.quality",
+    "gristmill_plugins.data_mix",
 )
 
 

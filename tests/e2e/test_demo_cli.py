@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+ASSETS = ("demo_crawl ", "reference ", "crawl ", "crawl_unfiltered ", "dedup ", "quality_model ", "quality ",
+          "tokenizer ", "tokens ")
 
 
 def _demo(store: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -34,11 +36,11 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     assert crawl["counts"]["documents_kept"] > 100
     again = _demo(tmp_path / "a", tmp_path)
     assert again.returncode == 0
-    assert [ln.split()[1:3] for ln in again.stdout.splitlines() if ln.startswith(("demo_crawl ", "crawl "))] == [
-        ["cache", "hit"], ["cache", "hit"]]
+    statuses = [ln.split()[1:3] for ln in again.stdout.splitlines() if ln.startswith(ASSETS)]
+    assert len(statuses) == len(ASSETS) and all(s == ["cache", "hit"] for s in statuses)
     other = _demo(tmp_path / "b", tmp_path)  # a fresh store: same seed → same bytes
     assert other.returncode == 0
-    for asset in ("demo_crawl", "crawl"):
+    for asset in ("demo_crawl", "crawl", "dedup", "quality_model", "quality", "tokenizer", "tokens"):
         assert _manifest(tmp_path / "b", asset)["content_hash"] == _manifest(tmp_path / "a", asset)["content_hash"]
     verify = subprocess.run([str(BIN / "gristmill"), "store", "verify", "--store", str(tmp_path / "a")],
                             capture_output=True, text=True, timeout=120)
@@ -73,7 +75,7 @@ def test_ui_serves_the_gristmill_assets_on_loopback(tmp_path):
                                      {"Content-Type": "application/json"})
         nodes = json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["assetNodes"]
         by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-        assert set(by_key) == {"demo_crawl", "crawl"}
+        assert {"demo_crawl", "crawl", "dedup", "quality", "tokenizer", "tokens"} <= set(by_key)
         assert by_key["crawl"]["opVersion"].startswith("crawl_filter@1:")
         assert (tmp_path / "st" / "dagster_home" / "workspace.yaml").is_file()
     finally:

@@ -418,11 +418,29 @@ def test_stage_runs_as_plain_function_and_uses_context_seed(tmp_path: Path) -> N
 
 
 def test_registered_like_a_plugin() -> None:
+    from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
+
     specs = demo_data.gristmill_register_stages()
-    assert specs == [SPEC]
+    assert specs == [SPEC, REFERENCE_SPEC]
     assert SPEC.name == "synthetic_crawl"
     assert SPEC.inputs == {}
     assert SPEC.output == "warc"
     assert SPEC.group == "data"
     assert SPEC.config is SyntheticCrawlConfig
     assert "WARC" in SPEC.doc
+
+
+def test_synthetic_reference_documents_are_deterministic_clean_articles(tmp_path) -> None:
+    from gristmill.documents import iter_documents
+    from gristmill.store import hash_files
+    from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
+
+    result, art = run_stage(REFERENCE_SPEC, tmp_path / "a", config={"documents": 12})
+    run_stage(REFERENCE_SPEC, tmp_path / "b", config={"documents": 12})
+    assert hash_files(tmp_path / "a")[0] == hash_files(tmp_path / "b")[0]
+    docs = list(iter_documents(tmp_path / "a"))
+    assert len(docs) == result.counts["documents"] == 12
+    assert {d["metadata"]["topic"] for d in docs} == set(demo_data.TOPICS)
+    assert all(len(d["text"].split()) >= 200 and "<" not in d["text"] for d in docs)
+    with pytest.raises(ValueError, match="unknown topics"):
+        run_stage(REFERENCE_SPEC, tmp_path / "c", config={"topics": ["poetry"]})

@@ -219,5 +219,7 @@ SPEC = StageSpec(
 
 @hookimpl
 def gristmill_register_stages() -> list[StageSpec]:
-    """The ``synthetic_crawl`` stage."""
-    return [SPEC]
+    """The ``synthetic_crawl`` and ``synthetic_reference`` stages."""
+    from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
+
+    return [SPEC, REFERENCE_SPEC]
