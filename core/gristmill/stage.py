@@ -215,3 +215,17 @@ def decode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def min_documents_check(stage: str, count_key: str, config_field: str = "min_documents") -> CheckSpec:
+    """The common gate ``min_documents_kept``: ``counts[count_key] >= config.<config_field>``."""
+
+    def check(counts: Mapping[str, Any], config: Any) -> CheckOutcome:
+        kept, floor = int(counts.get(count_key, 0)), getattr(config, config_field)
+        return CheckOutcome(kept >= floor, f"{kept} documents kept (min {floor})")
+
+    return CheckSpec(
+        name="min_documents_kept",
+        description=f"{stage} kept at least config.{config_field} documents",
+        check=check,
+    )

@@ -53,8 +53,6 @@ from pydantic import Field, field_validator
 
 from gristmill import (
     Artifact,
-    CheckOutcome,
-    CheckSpec,
     Markdown,
     StageConfig,
     StageContext,
@@ -64,6 +62,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents
+from gristmill.stage import min_documents_check
 
 log = logging.getLogger("gristmill.crawl")
 
@@ -744,11 +743,6 @@ def run_crawl_filter(ctx: StageContext, config: CrawlFilterConfig, inputs: dict[
     return StageResult(counts=ordered, metadata=metadata)
 
 
-def _enough_documents(counts: Mapping[str, Any], config: CrawlFilterConfig) -> CheckOutcome:
-    kept = int(counts.get("documents_kept", 0))
-    return CheckOutcome(kept >= config.min_documents, f"{kept} documents kept (min {config.min_documents})")
-
-
 SPEC = StageSpec(
     name="crawl_filter",
     version="1",
@@ -757,13 +751,7 @@ SPEC = StageSpec(
     config=CrawlFilterConfig,
     run=run_crawl_filter,
     group="data",
-    checks=(
-        CheckSpec(
-            name="min_documents_kept",
-            description="crawl_filter kept at least config.min_documents documents",
-            check=_enough_documents,
-        ),
-    ),
+    checks=(min_documents_check("crawl_filter", "documents_kept"),),
 )
 
 

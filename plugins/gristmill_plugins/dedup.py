@@ -50,8 +50,6 @@ from pydantic import Field, model_validator
 
 from gristmill import (
     Artifact,
-    CheckOutcome,
-    CheckSpec,
     Markdown,
     StageConfig,
     StageContext,
@@ -61,6 +59,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.stage import min_documents_check
 
 STAGE = "minhash_dedup"
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
@@ -800,11 +799,6 @@ def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dic
     return StageResult(counts=counts, metadata=metadata)
 
 
-def _enough_documents(counts: Mapping[str, Any], config: MinHashDedupConfig) -> CheckOutcome:
-    kept = int(counts.get("documents_out", 0))
-    return CheckOutcome(kept >= config.min_documents, f"{kept} documents kept (min {config.min_documents})")
-
-
 SPEC = StageSpec(
     name=STAGE,
     version="1",
@@ -813,13 +807,7 @@ SPEC = StageSpec(
     config=MinHashDedupConfig,
     run=run_minhash_dedup,
     group="data",
-    checks=(
-        CheckSpec(
-            name="min_documents_kept",
-            description="minhash_dedup kept at least config.min_documents documents",
-            check=_enough_documents,
-        ),
-    ),
+    checks=(min_documents_check("minhash_dedup", "documents_out"),),
 )
 
 
