@@ -1,0 +1,291 @@
+"""The training loop, top to bottom: build → (resume) → for each step: accumulate, clip, check, update, log,
+checkpoint.
+
+One optimizer step consumes ``grad_accum × batch_size × processes`` sequences of the
+:class:`~gristmill.tokens.TokenDataset` (in its own, possibly seeded-shuffled, order; epochs roll over). Every
+process reads the same stream and trains on its own slice, so the data position is one number for all of them.
+A checkpoint holds the model, optimizer, scheduler, RNG states and the dataset position, so on CPU a resumed run
+reproduces the per-step losses of an uninterrupted one bit for bit.
+
+Loss spikes: a step whose loss (or grad norm) is not finite, or whose loss exceeds ``spike_factor`` × the
+running mean (an EMA over accepted steps, checked after ``spike_warmup`` steps), is not applied: the model,
+optimizer and scheduler roll back to the newest valid checkpoint (when there is one) while the data stream
+moves on, so the offending batch is skipped. After ``max_spikes`` spikes the run fails.
+"""
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import set_seed
+from pydantic import BaseModel, ConfigDict, Field
+
+from gristmill.tokens import TokenDataset
+from gristmill.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
+from gristmill.train.model import ModelConfig, build_model, count_params, flops_per_token
+from gristmill.train.optim import OptimizerName, Schedule, make_optimizer, make_scheduler
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(100, ge=1, description="optimizer steps in the whole run (the schedule's length)")
+    batch_size: int = Field(8, ge=1, description="sequences per micro-batch (per process)")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = Field(10, ge=0)
+    schedule: Schedule = "cosine"
+    optimizer: OptimizerName = "adamw"
+    weight_decay: float = 0.1
+    grad_clip: float | None = 1.0
+    precision: Literal["no", "bf16"] = "no"
+    seed: int = 0
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(3, ge=1)
+    spike_factor: float | None = Field(3.0, description="loss > factor × running mean is a spike; None: only NaN/inf")
+    spike_warmup: int = Field(10, ge=0, description="accepted steps before the factor test starts")
+    spike_ema: float = Field(0.9, gt=0, lt=1, description="decay of the running-mean loss")
+    max_spikes: int = Field(10, ge=0)
+    peak_flops: float | None = Field(None, description="device peak FLOP/s for MFU (e.g. 989e12 for H100 bf16)")
+    compile: bool = False
+    activation_checkpointing: bool = False
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimizer steps done (== TrainConfig.steps unless stopped early)
+    losses: dict[int, float] = field(default_factory=dict)  # step → loss of the steps run in this call
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: Path | None = None  # the newest checkpoint written
+    resumed_from: Path | None = None
+    spikes: int = 0
+
+
+class LossSpikeError(RuntimeError):
+    """More loss spikes than ``TrainConfig.max_spikes``."""
+
+
+class _Batches:
+    """Endless micro-batches from a TokenDataset; its ``state_dict()`` is exact between batches."""
+
+    def __init__(self, dataset: TokenDataset) -> None:
+        if len(dataset) == 0:
+            raise ValueError(f"{dataset!r} has no sequences")
+        self.dataset = dataset
+        self._it = iter(dataset)
+
+    def next(self, n: int) -> torch.Tensor:
+        rows: list[torch.Tensor] = []
+        while len(rows) < n:
+            try:
+                rows.append(next(self._it))
+            except StopIteration:  # epoch done: the next iter() starts epoch + 1
+                self._it = iter(self.dataset)
+        return torch.stack(rows)
+
+
+def _accelerator(cfg: TrainConfig) -> Accelerator:
+    kwargs = {
+        "mixed_precision": cfg.precision,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "cpu": not torch.cuda.is_available(),
+    }
+    try:
+        return Accelerator(**kwargs)
+    except ValueError:
+        # accelerate's process-wide state was set up by an earlier in-process run with another precision;
+        # with a single process it is safe to start over (a multi-process launch always has one config).
+        if PartialState().num_processes != 1:
+            raise
+        AcceleratorState._reset_state(reset_partial_state=True)
+        return Accelerator(**kwargs)
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    dataset: TokenDataset,
+    out_dir: str | os.PathLike[str],
+    log_fn: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``model_cfg`` on ``dataset``; checkpoints go to ``out_dir/checkpoints``.
+
+    ``resume``: continue from the newest valid checkpoint there (model, optimizer, scheduler, RNG, data
+    position, loop counters). ``stop_after``: return after that step without a final checkpoint, like a crash
+    (for tests and time-boxed runs). ``log_fn`` gets each step's metrics dict (default: the module logger).
+    """
+    cfg = train_cfg
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    if dataset.seq_len > model_cfg.max_seq_len:
+        raise ValueError(f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}")
+    if dataset.vocab_size > model_cfg.vocab_size:
+        raise ValueError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
+
+    # -- build
+    accelerator = _accelerator(cfg)
+    device = accelerator.device
+    set_seed(cfg.seed)  # python, numpy, torch (+cuda): the initial weights depend on it
+    model = build_model(model_cfg)
+    if cfg.activation_checkpointing:
+        model.activation_checkpointing_enable()  # transformers 5 name (gradient_checkpointing_enable is deprecated)
+    model.to(device)
+    optimizer = make_optimizer(cfg.optimizer, model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = make_scheduler(
+        optimizer, cfg.schedule, warmup=cfg.warmup, total=cfg.steps, min_ratio=cfg.min_lr / cfg.lr if cfg.lr else 0.0
+    )
+    if cfg.compile:
+        model = torch.compile(model)
+    model, optimizer = accelerator.prepare(model, optimizer)  # the scheduler stays ours: one step per update
+    raw_model = accelerator.unwrap_model(model, keep_torch_compile=False)  # checkpoints hold plain weights
+    n_params = count_params(raw_model)
+    flops_tok = flops_per_token(model_cfg, dataset.seq_len)
+
+    # -- resume
+    step = 0
+    counters: dict[str, Any] = {"loss_ema": None, "accepted": 0, "spikes": 0, "tokens": 0}
+    result = TrainResult(step=0)
+
+    def restore(path: Path, *, rng: bool) -> dict[str, Any]:
+        loaded = load_checkpoint(
+            path, model=raw_model, optimizer=optimizer, scheduler=scheduler, restore_rng=rng, device=device
+        )
+        counters.update(loaded.state["counters"])
+        return loaded.state
+
+    if resume and (path := latest_valid(ckpt_dir)) is not None:
+        state = restore(path, rng=True)
+        step = state["step"]
+        dataset.load_state_dict(state["data"])
+        result.resumed_from = path
+        log.info("resumed from %s at step %d", path, step)
+    batches = _Batches(dataset)
+
+    def checkpoint() -> Path:
+        state = {
+            "data": dataset.state_dict(),
+            "counters": counters,
+            "model_config": model_cfg.model_dump(),
+            "train_config": cfg.model_dump(),
+        }
+        return save_checkpoint(
+            ckpt_dir, step, model=raw_model, optimizer=optimizer, scheduler=scheduler, state=state,
+            keep=cfg.keep_checkpoints,
+        )  # fmt: skip
+
+    log.info("training %d params (%.3g FLOPs/token) from step %d to %d on %s", n_params, flops_tok, step, cfg.steps,
+             device)  # fmt: skip
+    rank, world = accelerator.process_index, accelerator.num_processes
+    tokens_per_step = cfg.grad_accum * cfg.batch_size * dataset.seq_len * world
+    # -- loop
+    while step < cfg.steps and (stop_after is None or step < stop_after):
+        t0 = time.perf_counter()
+        model.train()
+        lr = scheduler.get_last_lr()[0]
+        loss_sum, correct, predicted = 0.0, 0, 0
+        for _ in range(cfg.grad_accum):
+            # every process reads the same stream and takes its own slice, so the data position is global
+            rows = batches.next(cfg.batch_size * world)
+            ids = rows[rank * cfg.batch_size : (rank + 1) * cfg.batch_size].to(device)
+            labels = ids if dataset.pad_id is None else ids.masked_fill(ids == dataset.pad_id, -100)  # no loss on pads
+            with accelerator.accumulate(model):
+                out = model(input_ids=ids, labels=labels)  # shifts labels inside: predicts token t+1 from ≤ t
+                accelerator.backward(out.loss)  # divides by grad_accum
+            loss_sum += out.loss.item()
+            with torch.no_grad():
+                target = labels[:, 1:]
+                hits = (out.logits[:, :-1].argmax(-1) == target) & (target != -100)
+                correct += int(hits.sum())
+                predicted += int((target != -100).sum())
+        assert accelerator.sync_gradients, "an optimizer step must end a whole accumulation group"
+        loss = loss_sum / cfg.grad_accum
+        if world > 1:  # average over processes: every rank must take the same spike decision
+            stats = torch.tensor([loss, correct, predicted], device=device, dtype=torch.float64)
+            stats = accelerator.reduce(stats, reduction="sum")
+            loss, correct, predicted = stats[0].item() / world, int(stats[1]), int(stats[2])
+        if cfg.grad_clip:
+            grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        else:
+            grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]))
+
+        # -- loss-spike check: skip the batch, roll back to the last checkpoint
+        ema = counters["loss_ema"]
+        spike = not (math.isfinite(loss) and math.isfinite(grad_norm)) or (
+            cfg.spike_factor is not None
+            and ema is not None
+            and counters["accepted"] >= cfg.spike_warmup
+            and loss > cfg.spike_factor * ema
+        )
+        if spike:
+            optimizer.zero_grad(set_to_none=True)
+            counters["spikes"] += 1
+            spikes = counters["spikes"]
+            result.spikes += 1
+            back = latest_valid(ckpt_dir)
+            msg = f"loss spike at step {step + 1}: loss {loss:.4g} (running mean {ema}), grad norm {grad_norm:.4g}"
+            if spikes > cfg.max_spikes:
+                raise LossSpikeError(f"{msg}; {spikes} spikes exceed max_spikes={cfg.max_spikes}")
+            if back is not None:
+                step = restore(back, rng=False)["step"]  # the data stream is not rewound: the bad batch is skipped
+                counters["spikes"] = spikes
+                log.warning("%s; rolled back to %s, skipping the batch", msg, back.name)
+            else:
+                log.warning("%s; no checkpoint yet, skipping the batch", msg)
+            continue
+
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        counters["accepted"] += 1
+        counters["tokens"] += tokens_per_step
+        counters["loss_ema"] = loss if ema is None else cfg.spike_ema * ema + (1 - cfg.spike_ema) * loss
+
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        metrics: dict[str, Any] = {
+            "step": step,
+            "loss": loss,
+            "perplexity": math.exp(min(loss, 50.0)),
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "token_accuracy": correct / max(predicted, 1),
+            "tokens": counters["tokens"],
+            "tokens_per_s": tokens_per_step / dt,
+            "flops_per_s": tokens_per_step / dt * flops_tok,
+            "spikes": counters["spikes"],
+        }
+        if cfg.peak_flops:
+            metrics["mfu"] = metrics["flops_per_s"] / (cfg.peak_flops * world)
+        if device.type == "cuda":
+            metrics["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
+        result.losses[step] = loss
+        result.metrics.append(metrics)
+        if accelerator.is_main_process:
+            (log_fn or _log_metrics)(metrics)
+
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                result.checkpoint = checkpoint()
+            accelerator.wait_for_everyone()  # no rank reads checkpoints (rollback) while one is being written
+
+    result.step = step
+    return result
+
+
+def _log_metrics(metrics: dict[str, Any]) -> None:
+    log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
