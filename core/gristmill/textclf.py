@@ -36,11 +36,9 @@ a warning says so.
 matrix shapes, exact file size) before :func:`load_model` hands it to fastText.
 """
 
-import base64
 import contextlib
 import ctypes
 import functools
-import io
 import json
 import logging
 import math
@@ -58,6 +56,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from gristmill.plots import figure_markdown, small_figure
 from gristmill.stage import Artifact, Markdown, StageConfig
 
 log = logging.getLogger("gristmill.textclf")
@@ -650,12 +649,7 @@ def histogram_markdown(
     """Overlaid histograms of scores in [0, 1] (one per series) as a base64 PNG in markdown."""
     if not any(len(v) for v in series.values()):
         return Markdown("_No scores._")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 2.6), dpi=72)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = small_figure()
     bins = np.linspace(0.0, 1.0, 21)
     for name, values in series.items():
         if len(values):
@@ -666,8 +660,4 @@ def histogram_markdown(
     ax.set_ylabel("documents")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return Markdown(f"![{title}](data:image/png;base64,{data})")
+    return figure_markdown(fig, title)

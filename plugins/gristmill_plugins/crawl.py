@@ -15,12 +15,10 @@ no file name), so the same input and config give byte-identical files. :func:`bu
 the same steps for use without the stage (the benchmark runs them bare).
 """
 
-import base64
 import codecs
 import contextlib
 import gzip
 import importlib.util
-import io
 import json
 import logging
 import os
@@ -62,6 +60,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents
+from gristmill.plots import figure_markdown, small_figure
 from gristmill.stage import min_documents_check
 
 log = logging.getLogger("gristmill.crawl")
@@ -634,12 +633,8 @@ def _length_histogram(lengths: list[int]) -> Markdown:
     if not lengths:
         return Markdown("_No documents kept._")
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5, 2.6), dpi=72)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = small_figure()
     lo, hi = max(min(lengths), 1), max(max(lengths), 2)
     if hi / lo > 20:
         ax.hist(lengths, bins=np.geomspace(lo, hi, 25), color="#4c72b0")
@@ -649,11 +644,7 @@ def _length_histogram(lengths: list[int]) -> Markdown:
     ax.set_xlabel("characters")
     ax.set_ylabel("documents")
     ax.set_title(f"Kept document lengths (n={len(lengths)})", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return Markdown(f"![kept document lengths](data:image/png;base64,{data})")
+    return figure_markdown(fig, "kept document lengths")
 
 
 def warc_files(artifact: Artifact) -> list[Path]:

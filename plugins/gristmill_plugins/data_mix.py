@@ -20,10 +20,8 @@ Weights are shares of *documents* (the Llama 3 paper's 50/25/17/8 are shares of 
 also shows each category's share of characters.
 """
 
-import base64
 import glob
 import gzip
-import io
 import json
 import math
 import re
@@ -48,6 +46,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.plots import figure_markdown, small_figure
 from gristmill.textclf import (
     LABEL_PREFIX,
     LABELS_FILE,
@@ -442,12 +441,7 @@ def _select(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _weights_chart(rows: list[dict[str, Any]]) -> Markdown:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 2.6), dpi=72)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = small_figure()
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [r["target_weight"] for r in rows], 0.4, label="target", color="#bbbbbb")
     ax.bar(x + 0.2, [r["achieved_weight"] for r in rows], 0.4, label="achieved", color="#4c72b0")
@@ -455,10 +449,7 @@ def _weights_chart(rows: list[dict[str, Any]]) -> Markdown:
     ax.set_ylabel("share of documents")
     ax.set_title("Category weights: target vs achieved", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return Markdown(f"![category weights](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')})")
+    return figure_markdown(fig, "category weights")
 
 
 def run_data_mix(ctx: StageContext, config: DataMixConfig, inputs: dict[str, Artifact]) -> StageResult:

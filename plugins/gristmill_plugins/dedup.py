@@ -31,9 +31,7 @@ Output: ``NNNNN.jsonl.gz`` shards written by :class:`gristmill.documents.Documen
 the same input, config and seed give byte-identical files.
 """
 
-import base64
 import hashlib
-import io
 import operator
 import re
 import time
@@ -59,6 +57,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.plots import figure_markdown, small_figure
 from gristmill.stage import min_documents_check
 
 STAGE = "minhash_dedup"
@@ -617,24 +616,15 @@ def _cluster_histogram_plot(histogram: dict[int, int]) -> Markdown:
     """A bar chart of cluster sizes, as a base64 PNG in markdown (no file in the artifact)."""
     if not histogram:
         return Markdown("_No duplicate clusters found._")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     sizes = sorted(histogram)
-    fig = Figure(figsize=(5, 2.6), dpi=72)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = small_figure()
     ax.bar([str(s) for s in sizes], [histogram[s] for s in sizes], color="#4c72b0")
     if max(histogram.values()) / max(min(histogram.values()), 1) > 50:
         ax.set_yscale("log")
     ax.set_xlabel("documents in cluster")
     ax.set_ylabel("clusters")
     ax.set_title(f"Duplicate clusters (n={sum(histogram.values())})", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return Markdown(f"![duplicate cluster sizes](data:image/png;base64,{data})")
+    return figure_markdown(fig, "duplicate cluster sizes")
 
 
 def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dict[str, Artifact]) -> StageResult:

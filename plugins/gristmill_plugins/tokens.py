@@ -16,9 +16,7 @@ text by default (``parse_special_tokens: false``), so the only EOS/BOS ids in th
 document separators the stage adds.
 """
 
-import base64
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -43,6 +41,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents, require_documents
+from gristmill.plots import figure_markdown, small_figure
 
 log = logging.getLogger("gristmill.tokens")
 
@@ -233,26 +232,17 @@ class _LengthHistogram:
     def plot(self) -> Markdown:
         if not self.total:
             return Markdown("_No documents._")
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         np = self.np
         nz = np.nonzero(self.counts)[0]
         lo, hi = int(nz[0]), int(nz[-1]) + 1
         edges = 2 ** (np.arange(lo, hi + 1) / HIST_BINS_PER_OCTAVE)
-        fig = Figure(figsize=(5, 2.6), dpi=72)
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
+        fig, ax = small_figure()
         ax.stairs(self.counts[lo:hi], edges, fill=True, color="#4c72b0")
         ax.set_xscale("log")
         ax.set_xlabel("tokens per document (incl. EOS/BOS)")
         ax.set_ylabel("documents")
         ax.set_title(f"Document lengths (n={self.total})", fontsize=10)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
-        return Markdown(f"![document lengths in tokens](data:image/png;base64,{data})")
+        return figure_markdown(fig, "document lengths in tokens")
 
 
 def _pack(writer: Any, batch: _Batch, encodings: list[Any], hist: _LengthHistogram) -> int:
