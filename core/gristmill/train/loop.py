@@ -13,9 +13,11 @@ optimizer and scheduler roll back to the newest valid checkpoint (when there is 
 moves on, so the offending batch is skipped. After ``max_spikes`` spikes the run fails.
 """
 
+import json
 import logging
 import math
 import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,9 +29,11 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import set_seed
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_model
 
 from gristmill.tokens import TokenDataset
 from gristmill.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
+from gristmill.train.devices import peak_flops
 from gristmill.train.model import ModelConfig, build_model, count_params, flops_per_token
 from gristmill.train.optim import OptimizerName, Schedule, make_optimizer, make_scheduler
 
@@ -37,29 +41,39 @@ log = logging.getLogger(__name__)
 
 
 class TrainConfig(BaseModel):
+    """How to train: steps, batch, optimizer and schedule, precision, checkpoints, spike handling, metrics."""
+
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(100, ge=1, description="optimizer steps in the whole run (the schedule's length)")
-    batch_size: int = Field(8, ge=1, description="sequences per micro-batch (per process)")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup: int = Field(10, ge=0)
-    schedule: Schedule = "cosine"
-    optimizer: OptimizerName = "adamw"
-    weight_decay: float = 0.1
-    grad_clip: float | None = 1.0
-    precision: Literal["no", "bf16"] = "no"
-    seed: int = 0
-    checkpoint_every: int = Field(100, ge=1)
-    keep_checkpoints: int = Field(3, ge=1)
-    spike_factor: float | None = Field(3.0, description="loss > factor × running mean is a spike; None: only NaN/inf")
-    spike_warmup: int = Field(10, ge=0, description="accepted steps before the factor test starts")
-    spike_ema: float = Field(0.9, gt=0, lt=1, description="decay of the running-mean loss")
-    max_spikes: int = Field(10, ge=0)
-    peak_flops: float | None = Field(None, description="device peak FLOP/s for MFU (e.g. 989e12 for H100 bf16)")
-    compile: bool = False
-    activation_checkpointing: bool = False
+    steps: int = Field(100, ge=1, description="Optimizer steps in the whole run (the schedule's length).")
+    batch_size: int = Field(8, ge=1, description="Sequences per micro-batch (per process).")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    lr: float = Field(3e-3, gt=0, description="Peak learning rate (reached at the end of warmup).")
+    min_lr: float = Field(3e-4, ge=0, description="Floor of the decaying schedules.")
+    warmup: int = Field(10, ge=0, description="Linear warmup steps.")
+    schedule: Schedule = Field("cosine", description="LR schedule: cosine, linear, inverse_sqrt or constant.")
+    optimizer: OptimizerName = Field("adamw", description="adamw (fused/foreach), lion or adafactor.")
+    weight_decay: float = Field(0.1, ge=0, description="Decoupled weight decay on matrices (not norms/biases).")
+    grad_clip: float | None = Field(1.0, description="Clip the global grad norm to this; None: no clipping.")
+    precision: Literal["no", "bf16"] = Field("no", description="Mixed precision through accelerate (bf16 autocast).")
+    seed: int = Field(0, description="Seed of the initial weights and every RNG the loop uses.")
+    checkpoint_every: int = Field(100, ge=1, description="Write a checkpoint every N steps (and at the end).")
+    keep_checkpoints: int = Field(3, ge=1, description="Keep the newest K checkpoints.")
+    spike_factor: float | None = Field(
+        3.0, description="A loss above factor × running mean is a spike; None: only NaN/inf losses are."
+    )
+    spike_warmup: int = Field(10, ge=0, description="Accepted steps before the factor test starts.")
+    spike_ema: float = Field(0.9, gt=0, lt=1, description="Decay of the running-mean loss.")
+    max_spikes: int = Field(10, ge=0, description="Fail the run after more spikes than this.")
+    eval_every: int = Field(0, ge=0, description="Validation every N steps (0: only after the last step).")
+    eval_batches: int = Field(8, ge=1, description="Validation micro-batches (the split's first sequences).")
+    update_ratio_every: int = Field(10, ge=1, description="Measure the update/parameter norm ratio every N steps.")
+    peak_flops: float | None = Field(
+        None, description="Device peak FLOP/s for MFU; None: the table in gristmill.train.devices (GPUs only)."
+    )
+    tensorboard: bool = Field(False, description="Also log metrics to TensorBoard (accelerate tracker) under tb/.")
+    compile: bool = Field(False, description="torch.compile the model.")
+    activation_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
 
 
 @dataclass
@@ -70,6 +84,11 @@ class TrainResult:
     checkpoint: Path | None = None  # the newest checkpoint written
     resumed_from: Path | None = None
     spikes: int = 0
+    evals: list[dict[str, Any]] = field(default_factory=list)  # validation metrics, one dict per evaluation
+    world_size: int = 1  # processes that reached the end (an all-reduce over every rank)
+    model: Any = None  # the trained model, unwrapped (rank 0 uses it to export)
+    n_params: int = 0
+    flops_per_token: float = 0.0
 
 
 class LossSpikeError(RuntimeError):
@@ -95,12 +114,14 @@ class _Batches:
         return torch.stack(rows)
 
 
-def _accelerator(cfg: TrainConfig) -> Accelerator:
-    kwargs = {
+def _accelerator(cfg: TrainConfig, out_dir: Path) -> Accelerator:
+    kwargs: dict[str, Any] = {
         "mixed_precision": cfg.precision,
         "gradient_accumulation_steps": cfg.grad_accum,
         "cpu": not torch.cuda.is_available(),
     }
+    if cfg.tensorboard:
+        kwargs |= {"log_with": "tensorboard", "project_dir": str(out_dir)}
     try:
         return Accelerator(**kwargs)
     except ValueError:
@@ -112,6 +133,66 @@ def _accelerator(cfg: TrainConfig) -> Accelerator:
         return Accelerator(**kwargs)
 
 
+def _peak_memory(device: torch.device) -> int:
+    """Peak bytes: allocated on the GPU, else the process's peak resident set (Linux reports KiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _labels(ids: torch.Tensor, pad_id: int | None) -> torch.Tensor:
+    return ids if pad_id is None else ids.masked_fill(ids == pad_id, -100)  # no loss on padding
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, data: TokenDataset, cfg: TrainConfig, accelerator: Accelerator,
+    bytes_per_token: float | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """Token-weighted mean loss over the first ``eval_batches × batch_size × processes`` sequences of ``data``
+    (each process scores its slice); perplexity and bits/byte from it. Uses no RNG, so resume stays exact."""
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    n = min(len(data), cfg.eval_batches * cfg.batch_size * world)
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss × tokens, tokens, correct
+    for start in range(0, n, cfg.batch_size * world):
+        lo, hi = start + rank * cfg.batch_size, min(start + (rank + 1) * cfg.batch_size, n)
+        if lo >= hi:
+            continue
+        ids = torch.stack([data[i] for i in range(lo, hi)]).to(device)
+        labels = _labels(ids, data.pad_id)
+        with accelerator.autocast():
+            out = model(input_ids=ids, labels=labels)
+        target = labels[:, 1:]
+        counted = target != -100
+        sums[0] += out.loss.double() * counted.sum()
+        sums[1] += counted.sum()
+        sums[2] += ((out.logits[:, :-1].argmax(-1) == target) & counted).sum()
+    sums = accelerator.reduce(sums, reduction="sum") if world > 1 else sums
+    model.train(was_training)
+    loss = float(sums[0] / sums[1].clamp(min=1))
+    metrics = {"val_loss": loss, "val_perplexity": math.exp(min(loss, 50.0)),
+               "val_token_accuracy": float(sums[2] / sums[1].clamp(min=1)), "val_tokens": int(sums[1])}  # fmt: skip
+    if bytes_per_token:
+        metrics["val_bits_per_byte"] = loss / math.log(2) / bytes_per_token
+    return metrics
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load ``model.safetensors`` from a model artifact/checkpoint folder (or the file itself); every tensor's
+    name and shape must match (tied weights stored once are fine). Never unpickles."""
+    path = Path(path)
+    file = path / "model.safetensors" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no model.safetensors to start from")
+    missing, unexpected = load_model(model, str(file), strict=False)
+    tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise ValueError(f"{file}: weights do not fit the model (missing {sorted(set(missing) - tied)[:5]}, "
+                         f"unexpected {sorted(unexpected)[:5]})")  # fmt: skip
+
+
 def train(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
@@ -120,25 +201,35 @@ def train(
     log_fn: Callable[[dict[str, Any]], None] | None = None,
     resume: bool = True,
     stop_after: int | None = None,
+    *,
+    validation: TokenDataset | None = None,
+    bytes_per_token: float | None = None,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``model_cfg`` on ``dataset``; checkpoints go to ``out_dir/checkpoints``.
 
     ``resume``: continue from the newest valid checkpoint there (model, optimizer, scheduler, RNG, data
     position, loop counters). ``stop_after``: return after that step without a final checkpoint, like a crash
     (for tests and time-boxed runs). ``log_fn`` gets each step's metrics dict (default: the module logger).
+    ``validation``: scored every ``eval_every`` steps and after the last; ``bytes_per_token`` (UTF-8 bytes per
+    token of the data) turns losses into bits/byte. ``init_from``: start from these weights (a model folder with
+    ``model.safetensors``) instead of a random init, e.g. to extend a pretrained model's context.
     """
     cfg = train_cfg
-    ckpt_dir = Path(out_dir) / "checkpoints"
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
     if dataset.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}")
     if dataset.vocab_size > model_cfg.vocab_size:
         raise ValueError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
 
     # -- build
-    accelerator = _accelerator(cfg)
+    accelerator = _accelerator(cfg, out_dir)
     device = accelerator.device
     set_seed(cfg.seed)  # python, numpy, torch (+cuda): the initial weights depend on it
     model = build_model(model_cfg)
+    if init_from is not None:
+        load_weights(model, init_from)
     if cfg.activation_checkpointing:
         model.activation_checkpointing_enable()  # transformers 5 name (gradient_checkpointing_enable is deprecated)
     model.to(device)
@@ -152,11 +243,14 @@ def train(
     raw_model = accelerator.unwrap_model(model, keep_torch_compile=False)  # checkpoints hold plain weights
     n_params = count_params(raw_model)
     flops_tok = flops_per_token(model_cfg, dataset.seq_len)
+    peak = peak_flops(device, cfg.peak_flops)
+    if cfg.tensorboard:
+        accelerator.init_trackers("train", config={k: v for k, v in cfg.model_dump().items() if v is not None})
 
     # -- resume
     step = 0
-    counters: dict[str, Any] = {"loss_ema": None, "accepted": 0, "spikes": 0, "tokens": 0}
-    result = TrainResult(step=0)
+    counters: dict[str, Any] = {"loss_ema": None, "accepted": 0, "spikes": 0, "tokens": 0, "history": [], "evals": []}
+    result = TrainResult(step=0, n_params=n_params, flops_per_token=flops_tok)
 
     def restore(path: Path, *, rng: bool) -> dict[str, Any]:
         loaded = load_checkpoint(
@@ -199,7 +293,7 @@ def train(
             # every process reads the same stream and takes its own slice, so the data position is global
             rows = batches.next(cfg.batch_size * world)
             ids = rows[rank * cfg.batch_size : (rank + 1) * cfg.batch_size].to(device)
-            labels = ids if dataset.pad_id is None else ids.masked_fill(ids == dataset.pad_id, -100)  # no loss on pads
+            labels = _labels(ids, dataset.pad_id)
             with accelerator.accumulate(model):
                 out = model(input_ids=ids, labels=labels)  # shifts labels inside: predicts token t+1 from ≤ t
                 accelerator.backward(out.loss)  # divides by grad_accum
@@ -245,8 +339,18 @@ def train(
                 log.warning("%s; no checkpoint yet, skipping the batch", msg)
             continue
 
+        measure_update = (step + 1) % cfg.update_ratio_every == 0
+        if measure_update:  # ‖Δθ‖ / ‖θ‖ over all parameters: ~1e-3 is healthy, ≫ means too large a step
+            before = [p.detach().clone() for p in raw_model.parameters()]
         optimizer.step()
         scheduler.step()
+        if measure_update:
+            with torch.no_grad():
+                pairs = zip(raw_model.parameters(), before, strict=True)
+                delta = sum(float((p - b).double().pow(2).sum()) for p, b in pairs)
+                norm = sum(float(b.double().pow(2).sum()) for b in before)
+            update_ratio = math.sqrt(delta / max(norm, 1e-30))
+            del before
         optimizer.zero_grad(set_to_none=True)
         step += 1
         counters["accepted"] += 1
@@ -268,14 +372,25 @@ def train(
             "flops_per_s": tokens_per_step / dt * flops_tok,
             "spikes": counters["spikes"],
         }
-        if cfg.peak_flops:
-            metrics["mfu"] = metrics["flops_per_s"] / (cfg.peak_flops * world)
-        if device.type == "cuda":
-            metrics["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
+        if bytes_per_token:
+            metrics["bits_per_byte"] = loss / math.log(2) / bytes_per_token
+        if measure_update:
+            metrics["update_ratio"] = update_ratio
+        if peak:
+            metrics["mfu"] = metrics["flops_per_s"] / (peak * world)
+        metrics["peak_memory_bytes"] = _peak_memory(device)
+        if validation is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
+            evals = {"step": step, **evaluate(model, validation, cfg, accelerator, bytes_per_token)}
+            metrics |= evals
+            counters["evals"].append(evals)
+            result.evals.append(evals)
+        counters["history"].append([step, loss])
         result.losses[step] = loss
         result.metrics.append(metrics)
         if accelerator.is_main_process:
             (log_fn or _log_metrics)(metrics)
+        if cfg.tensorboard:
+            accelerator.log({k: v for k, v in metrics.items() if k != "step"}, step=step)
 
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             accelerator.wait_for_everyone()
@@ -284,7 +399,21 @@ def train(
             accelerator.wait_for_everyone()  # no rank reads checkpoints (rollback) while one is being written
 
     result.step = step
+    result.model = raw_model
+    result.world_size = int(accelerator.reduce(torch.ones(1, device=device), reduction="sum").item())
+    if cfg.tensorboard:
+        accelerator.end_training()
     return result
+
+
+def history(path: str | os.PathLike[str]) -> tuple[list[list[float]], list[dict[str, Any]]]:
+    """(step, loss) pairs and validation results of a run, from its newest valid checkpoint's state — the whole
+    run, also across resumes and rollbacks (rolled-back steps are not in it)."""
+    ckpt = latest_valid(Path(path) / "checkpoints")
+    if ckpt is None:
+        return [], []
+    counters = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))["counters"]
+    return counters.get("history", []), counters.get("evals", [])
 
 
 def _log_metrics(metrics: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Optimizers (AdamW, Lion) and learning-rate schedules.
+"""Optimizers (AdamW, Lion, Adafactor) and learning-rate schedules.
 
 Schedules are pure functions ``multiplier(step)`` of the 0-based optimizer step (the number of updates done
 so far), wrapped in ``LambdaLR``; the learning rate of update ``step + 1`` is ``lr × multiplier(step)``.
@@ -14,7 +14,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 Schedule = Literal["cosine", "linear", "inverse_sqrt", "constant"]
-OptimizerName = Literal["adamw", "lion"]
+OptimizerName = Literal["adamw", "lion", "adafactor"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,7 +129,8 @@ def make_optimizer(
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.95),
 ) -> torch.optim.Optimizer:
-    """AdamW (fused kernels on CUDA, foreach otherwise) or :class:`Lion`."""
+    """AdamW (fused kernels on CUDA, foreach otherwise), :class:`Lion`, or torch's Adafactor (factored second
+    moments: optimizer memory ~O(rows + cols) per matrix instead of AdamW's 2× the parameters)."""
     groups = param_groups(model, weight_decay)
     if name == "adamw":
         on_cuda = next(model.parameters()).is_cuda
@@ -137,4 +138,6 @@ def make_optimizer(
         return torch.optim.AdamW(groups, lr=lr, betas=betas, **kwargs)
     if name == "lion":
         return Lion(groups, lr=lr, betas=(0.9, 0.99))
-    raise ValueError(f"unknown optimizer {name!r}; known: adamw, lion")
+    if name == "adafactor":
+        return torch.optim.Adafactor(groups, lr=lr, foreach=True)
+    raise ValueError(f"unknown optimizer {name!r}; known: adamw, lion, adafactor")
