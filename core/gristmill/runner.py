@@ -84,6 +84,7 @@ def execute(
             log=logger,
             seed=inst.seed,
             partition_key=partition,
+            resume_dir=store.resume_dir(name, artifact_id, partition) if spec.launch == "accelerate" else None,
             progress_fn=progress_fn,
         )
         result = launch_stage(spec, ctx, inst.config, inputs)
@@ -103,6 +104,8 @@ def execute(
             "gristmill_version": __version__,
         }
         artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition)
+    if ctx.resume_dir is not None:
+        store.drop_resume_dir(name, artifact_id, partition)
     _notify_finished(spec, artifact, ctx, logger)
     return Execution(artifact, False, time.monotonic() - started)
 

@@ -35,6 +35,7 @@ MANIFEST = "manifest.json"
 LATEST = "latest"
 NO_PARTITION = "_"
 TMP = ".tmp"
+RESUME = ".resume"
 _CHUNK = 1 << 20
 
 
@@ -167,6 +168,16 @@ class ArtifactStore:
         _write_atomic(self.slot(asset, partition) / LATEST, artifact_id + "\n")
 
     # -- writing ---------------------------------------------------------------------------
+    def resume_dir(self, asset: str, artifact_id: str, partition: str | None = None) -> Path:
+        """Scratch that survives a failed run of this exact artifact (same stage, config, inputs, seed), for
+        training checkpoints; :meth:`drop_resume_dir` removes it once the artifact is committed."""
+        path = self.root / RESUME / asset / (partition or NO_PARTITION) / artifact_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def drop_resume_dir(self, asset: str, artifact_id: str, partition: str | None = None) -> None:
+        shutil.rmtree(self.root / RESUME / asset / (partition or NO_PARTITION) / artifact_id, ignore_errors=True)
+
     @contextlib.contextmanager
     def staging(self) -> Iterator[Staging]:
         """A fresh ``.tmp/<uuid>`` for one run; removed afterwards, whatever happens."""
