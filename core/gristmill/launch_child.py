@@ -52,9 +52,9 @@ def _artifact(data: dict[str, Any]) -> Artifact:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    from accelerate.state import PartialState
+    from gristmill.train.devices import process_state
 
-    state = PartialState()  # joins the process group accelerate launch set up
+    state = process_state()  # joins the process group accelerate launch set up
     rank = state.process_index
     spec = get_registry().get(request["stage"])
     config = spec.config.model_validate(request["config"])

@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.tokens",
     "gristmill_plugins.quality",
     "gristmill_plugins.data_mix",
+    "gristmill_plugins.pretrain",
 )
 
 

@@ -37,3 +37,12 @@ def peak_flops(device: torch.device | str, configured: float | None = None) -> f
         return None
     name = torch.cuda.get_device_name(device).lower()
     return next((peak for key, peak in PEAK_BF16_FLOPS if key in name), None)
+
+
+def process_state():  # -> accelerate.PartialState
+    """accelerate's process state (rank, world size, device), created the way the training loop's Accelerator
+    expects: on a machine without CUDA it must be ``cpu=True`` — a default ``PartialState()`` there ignores the
+    launcher's process group and reports a single process."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())

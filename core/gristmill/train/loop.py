@@ -29,6 +29,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import set_seed
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors import SafetensorError
 from safetensors.torch import load_model
 
 from gristmill.tokens import TokenDataset
@@ -186,7 +187,10 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
     file = path / "model.safetensors" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no model.safetensors to start from")
-    missing, unexpected = load_model(model, str(file), strict=False)
+    try:
+        missing, unexpected = load_model(model, str(file), strict=False)
+    except (RuntimeError, SafetensorError) as exc:  # shape mismatches, unreadable file
+        raise ValueError(f"{file}: weights do not fit the model or cannot be read ({exc})") from exc
     tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
         raise ValueError(f"{file}: weights do not fit the model (missing {sorted(set(missing) - tied)[:5]}, "
