@@ -35,8 +35,7 @@ from gristmill import (
 )
 from gristmill.launch import LaunchConfig
 from gristmill.plots import figure_markdown, small_figure
-from gristmill.train.loop import TrainConfig
-from gristmill.train.model import ModelConfig
+from gristmill.train.config import ModelConfig, TrainConfig
 
 log = logging.getLogger("gristmill.pretrain")
 

@@ -22,59 +22,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import set_seed
-from pydantic import BaseModel, ConfigDict, Field
 from safetensors import SafetensorError
 from safetensors.torch import load_model
 
 from gristmill.tokens import TokenDataset
 from gristmill.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
+from gristmill.train.config import TrainConfig
 from gristmill.train.devices import peak_flops
 from gristmill.train.model import ModelConfig, build_model, count_params, flops_per_token
-from gristmill.train.optim import OptimizerName, Schedule, make_optimizer, make_scheduler
+from gristmill.train.optim import make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
-
-
-class TrainConfig(BaseModel):
-    """How to train: steps, batch, optimizer and schedule, precision, checkpoints, spike handling, metrics."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    steps: int = Field(100, ge=1, description="Optimizer steps in the whole run (the schedule's length).")
-    batch_size: int = Field(8, ge=1, description="Sequences per micro-batch (per process).")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    lr: float = Field(3e-3, gt=0, description="Peak learning rate (reached at the end of warmup).")
-    min_lr: float = Field(3e-4, ge=0, description="Floor of the decaying schedules.")
-    warmup: int = Field(10, ge=0, description="Linear warmup steps.")
-    schedule: Schedule = Field("cosine", description="LR schedule: cosine, linear, inverse_sqrt or constant.")
-    optimizer: OptimizerName = Field("adamw", description="adamw (fused/foreach), lion or adafactor.")
-    weight_decay: float = Field(0.1, ge=0, description="Decoupled weight decay on matrices (not norms/biases).")
-    grad_clip: float | None = Field(1.0, description="Clip the global grad norm to this; None: no clipping.")
-    precision: Literal["no", "bf16"] = Field("no", description="Mixed precision through accelerate (bf16 autocast).")
-    seed: int = Field(0, description="Seed of the initial weights and every RNG the loop uses.")
-    checkpoint_every: int = Field(100, ge=1, description="Write a checkpoint every N steps (and at the end).")
-    keep_checkpoints: int = Field(3, ge=1, description="Keep the newest K checkpoints.")
-    spike_factor: float | None = Field(
-        3.0, description="A loss above factor × running mean is a spike; None: only NaN/inf losses are."
-    )
-    spike_warmup: int = Field(10, ge=0, description="Accepted steps before the factor test starts.")
-    spike_ema: float = Field(0.9, gt=0, lt=1, description="Decay of the running-mean loss.")
-    max_spikes: int = Field(10, ge=0, description="Fail the run after more spikes than this.")
-    eval_every: int = Field(0, ge=0, description="Validation every N steps (0: only after the last step).")
-    eval_batches: int = Field(8, ge=1, description="Validation micro-batches (the split's first sequences).")
-    update_ratio_every: int = Field(10, ge=1, description="Measure the update/parameter norm ratio every N steps.")
-    peak_flops: float | None = Field(
-        None, description="Device peak FLOP/s for MFU; None: the table in gristmill.train.devices (GPUs only)."
-    )
-    tensorboard: bool = Field(False, description="Also log metrics to TensorBoard (accelerate tracker) under tb/.")
-    compile: bool = Field(False, description="torch.compile the model.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
 
 
 @dataclass
@@ -345,16 +309,18 @@ def train(
 
         measure_update = (step + 1) % cfg.update_ratio_every == 0
         if measure_update:  # ‖Δθ‖ / ‖θ‖ over all parameters: ~1e-3 is healthy, ≫ means too large a step
-            before = [p.detach().clone() for p in raw_model.parameters()]
+            params = list(raw_model.parameters())
+            before = [p.detach().clone() for p in params]
+            norm = float(torch.nn.utils.get_total_norm(before))  # foreach kernels, no float64 copies
         optimizer.step()
         scheduler.step()
         if measure_update:
             with torch.no_grad():
-                pairs = zip(raw_model.parameters(), before, strict=True)
-                delta = sum(float((p - b).double().pow(2).sum()) for p, b in pairs)
-                norm = sum(float(b.double().pow(2).sum()) for b in before)
-            update_ratio = math.sqrt(delta / max(norm, 1e-30))
-            del before
+                for b, p in zip(before, params, strict=True):
+                    b.sub_(p)  # in place: before → -Δθ
+                delta = float(torch.nn.utils.get_total_norm(before))
+            update_ratio = delta / max(norm, 1e-30)
+            del before, params
         optimizer.zero_grad(set_to_none=True)
         step += 1
         counters["accepted"] += 1

@@ -8,13 +8,13 @@ so far), wrapped in ``LambdaLR``; the learning rate of update ``step + 1`` is ``
 import math
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Literal
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-Schedule = Literal["cosine", "linear", "inverse_sqrt", "constant"]
-OptimizerName = Literal["adamw", "lion", "adafactor"]
+from gristmill.train.config import OptimizerName, Schedule
+
+__all__ = ["OptimizerName", "Schedule", "make_optimizer", "make_scheduler"]
 
 
 # --------------------------------------------------------------------------------------------------
