@@ -28,6 +28,7 @@ SOURCE_KINDS: dict[str, str] = {
     "documents": "*.jsonl*",
     "dataset": "*.jsonl",
     "tokenizer": "tokenizer.json",
+    "tokens": "*",
     "model": "*",
 }
 
@@ -43,7 +44,7 @@ class _Strict(BaseModel):
 class SourceDef(_Strict):
     """A raw input: files matched by a glob, observed by Dagster as a source asset."""
 
-    kind: Literal["warc", "documents", "dataset", "tokenizer", "model"] = Field(
+    kind: Literal["warc", "documents", "dataset", "tokenizer", "tokens", "model"] = Field(
         description="Artifact kind the matched files form."
     )
     path: str | list[str] = Field(description="Glob(s) or directory of the files, relative to the working directory.")
