@@ -66,9 +66,9 @@ def make_facts(rng: random.Random, n: int, digits: int = 5) -> list[Fact]:
     return [Fact(name, random_value(rng, digits)) for name in rng.sample(NAMES, n)]
 
 
-def retrieval_text(filler: str, facts: Sequence[Fact], depths: Sequence[float], asked: int = 0) -> str:
+def retrieval_text(filler: str, facts: Sequence[Fact], depths: Sequence[float], asked: int | Sequence[int] = 0) -> str:
     """``filler`` with ``facts[i]`` inserted after the sentence ending nearest to ``depths[i]`` (0..1 of its
-    length), then the query and answer of ``facts[asked]``."""
+    length), then the query and answer of ``facts[asked]`` (of each of ``asked`` in turn, when a sequence)."""
     cuts = []
     for depth in depths:
         pos = int(depth * len(filler))
@@ -79,8 +79,10 @@ def retrieval_text(filler: str, facts: Sequence[Fact], depths: Sequence[float], 
         parts += [filler[last:cut], fact.statement]
         last = cut
     parts.append(filler[last:])
-    fact = facts[asked]
-    return "".join(parts).rstrip() + fact.query + fact.answer + "."
+    text = "".join(parts).rstrip()
+    for i in [asked] if isinstance(asked, int) else asked:
+        text += facts[i].query + facts[i].answer + "."
+    return text
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,15 @@ def needle_overhead(encode: Encode, digits: int = 5) -> int:
 
 
 def build_case(
-    encode: Encode, filler: Sequence[int], length: int, depth: float, fact: Fact, distractors: Sequence[str]
-) -> NeedleCase:
-    """A prompt of ``length`` tokens in total (prompt + right answer): filler ids with the statement at
-    ``depth`` (0: start, 1: just before the query)."""
+    encode: Encode, filler: Sequence[int], length: int, depth: float, fact: Fact, distractors: Sequence[str],
+    answer_room: int | None = None,
+) -> NeedleCase:  # fmt: skip
+    """A prompt of ``length - answer_room`` tokens (default room: the right answer's length, so prompt + answer
+    is ``length``): filler ids with the statement at ``depth`` (0: start, 1: just before the query)."""
     statement, query = encode(fact.statement), encode(fact.query)
     candidates = [encode(fact.answer)] + [encode(f" {v}") for v in distractors]
-    n_filler = length - len(statement) - len(query) - len(candidates[0])
+    room = len(candidates[0]) if answer_room is None else answer_room
+    n_filler = length - len(statement) - len(query) - room
     if n_filler < 1:
         raise ValueError(f"length {length} is too short for a needle of {len(statement) + len(query)} tokens")
     if len(filler) < n_filler:
@@ -121,61 +125,80 @@ def make_cases(
     encode: Encode, filler: Sequence[int], lengths: Sequence[int], depths: Sequence[float], trials: int,
     candidates: int = 4, digits: int = 5, seed: int = 0,
 ) -> list[NeedleCase]:  # fmt: skip
-    """``trials`` cases per (length, depth): each trial its own fact, distractors and filler window (the same
-    for every length and depth, so the grid cells differ only in length and depth)."""
+    """``trials`` cases per (length, depth), each with its own fact and distractors (so cells are independent
+    samples: a model that ignores the context passes each case with probability ≤ 1 / candidates); trial ``t``
+    uses the same filler window in every cell. Prompt + longest candidate is ``length`` tokens."""
     rng = random.Random(f"needle-gate:{seed}")
     longest = max(lengths)
-    trial_data = []
-    for t in range(trials):
-        fact = make_facts(rng, 1, digits)[0]
-        others: set[str] = set()
-        while len(others) < candidates - 1:
-            v = random_value(rng, digits)
-            if v != fact.value:
-                others.add(v)
-        span = max(len(filler) - longest, 0)
-        start = (t * span) // max(trials, 1)
-        trial_data.append((fact, sorted(others), filler[start : start + longest]))
-    return [
-        build_case(encode, window, length, depth, fact, others)
-        for length in lengths
-        for depth in depths
-        for fact, others, window in trial_data
-    ]
+    span = max(len(filler) - longest, 0)
+    windows = [filler[(t * span) // max(trials, 1) :][:longest] for t in range(trials)]
+    cells = []
+    for length in lengths:
+        for depth in depths:
+            for t in range(trials):
+                fact = make_facts(rng, 1, digits)[0]
+                others: set[str] = set()
+                while len(others) < candidates - 1:
+                    v = random_value(rng, digits)
+                    if v != fact.value:
+                        others.add(v)
+                cells.append((length, depth, windows[t], fact, sorted(others)))
+    # every prompt of a length has the same size (room for the longest answer), so the scorer batches them
+    room = max(len(encode(f" {v}")) for *_, fact, others in cells for v in [fact.value, *others])
+    return [build_case(encode, w, length, depth, fact, others, room) for length, depth, w, fact, others in cells]
 
 
 def score_cases(model: Any, cases: Sequence[NeedleCase], batch_size: int = 16) -> list[tuple[bool, bool]]:
     """(passed, exact) per case: ``passed`` when the right answer has the strictly highest summed log-likelihood
-    of the candidates; ``exact`` when greedy decoding after the prompt reproduces it."""
+    of the candidates; ``exact`` when greedy decoding after the prompt reproduces it.
+
+    The prompt runs once per case (``batch_size`` cases of equal prompt length per forward pass); the candidates
+    continue from its KV cache, so scoring costs about one prompt forward per case."""
     import torch
 
-    rows: list[tuple[int, int, list[int], int]] = []  # (case, candidate, ids, prompt length)
-    for i, case in enumerate(cases):
-        for k, cand in enumerate(case.candidates):
-            rows.append((i, k, case.prompt + cand, len(case.prompt)))
-    scores = [[0.0] * len(c.candidates) for c in cases]
-    exact = [False] * len(cases)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    rows.sort(key=lambda r: len(r[2]))  # similar lengths per batch: little right padding
+    out: list[tuple[bool, bool]] = [(False, False)] * len(cases)
+    groups: dict[int, list[int]] = {}
+    for i, case in enumerate(cases):
+        groups.setdefault(len(case.prompt), []).append(i)
     with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            width = max(len(r[2]) for r in batch)
-            ids = torch.zeros(len(batch), width, dtype=torch.long)
-            for j, r in enumerate(batch):
-                ids[j, : len(r[2])] = torch.tensor(r[2])
-            # right padding needs no mask: causal attention never looks at later (padding) positions
-            logp = torch.log_softmax(model(input_ids=ids.to(device)).logits.float(), dim=-1).cpu()
-            for j, (i, k, seq, p) in enumerate(batch):
-                target = torch.tensor(seq[p:])
-                pred = logp[j, p - 1 : len(seq) - 1]
-                scores[i][k] = float(pred.gather(1, target[:, None]).sum())
-                if k == 0:
-                    exact[i] = bool((pred.argmax(-1) == target).all())
+        for members in groups.values():
+            for start in range(0, len(members), batch_size):
+                idx = members[start : start + batch_size]
+                for i, res in zip(idx, _score_group(model, [cases[i] for i in idx], device), strict=True):
+                    out[i] = res
     model.train(was_training)
-    return [(s[0] > max(s[1:], default=float("-inf")), e) for s, e in zip(scores, exact, strict=True)]
+    return out
+
+
+def _score_group(model: Any, cases: Sequence[NeedleCase], device: Any) -> list[tuple[bool, bool]]:
+    """Cases whose prompts have the same length: one prompt pass, then every candidate from the cache."""
+    import torch
+
+    k = len(cases[0].candidates)
+    prompts = torch.tensor([c.prompt for c in cases], device=device)
+    first = model(input_ids=prompts, use_cache=True)
+    cache = first.past_key_values
+    cache.batch_repeat_interleave(k)  # row b*k + j: case b, candidate j
+    last = torch.log_softmax(first.logits[:, -1].float(), dim=-1).repeat_interleave(k, dim=0)
+    cands = [cand for c in cases for cand in c.candidates]
+    width = max(len(c) for c in cands)
+    ids = torch.zeros(len(cands), width, dtype=torch.long, device=device)
+    for r, cand in enumerate(cands):
+        ids[r, : len(cand)] = torch.tensor(cand)
+    # right padding needs no mask: causal attention never looks at later (padding) positions
+    rest = torch.log_softmax(model(input_ids=ids, past_key_values=cache, use_cache=True).logits.float(), dim=-1)
+    logp = torch.cat([last[:, None], rest[:, :-1]], dim=1)  # logp[r, t] predicts ids[r, t]
+    picked = logp.gather(2, ids[:, :, None])[:, :, 0]
+    hits = logp.argmax(-1) == ids
+    results = []
+    for b in range(len(cases)):
+        scores = [float(picked[b * k + j, : len(cands[b * k + j])].sum()) for j in range(k)]
+        n = len(cands[b * k])
+        results.append((scores[0] > max(scores[1:], default=float("-inf")), bool(hits[b * k, :n].all())))
+    return results
 
 
 def pass_table(cases: Sequence[NeedleCase], results: Sequence[tuple[bool, bool]]) -> dict[tuple[int, float], dict]:

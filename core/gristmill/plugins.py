@@ -32,6 +32,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.quality",
     "gristmill_plugins.data_mix",
     "gristmill_plugins.pretrain",
+    "gristmill_plugins.retrieval_docs",
+    "gristmill_plugins.long_context",
 )
 
 

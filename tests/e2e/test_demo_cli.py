@@ -13,7 +13,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 ASSETS = ("demo_crawl ", "reference ", "crawl ", "crawl_unfiltered ", "dedup ", "quality_model ", "quality ",
-          "tokenizer ", "tokens ")
+          "tokenizer ", "tokens ", "pretrain ", "retrieval ", "retrieval_tokens ", "long_context ")
 
 
 def _demo(store: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -40,7 +40,7 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     assert len(statuses) == len(ASSETS) and all(s == ["cache", "hit"] for s in statuses)
     other = _demo(tmp_path / "b", tmp_path)  # a fresh store: same seed → same bytes
     assert other.returncode == 0
-    for asset in ("demo_crawl", "crawl", "dedup", "quality_model", "quality", "tokenizer", "tokens"):
+    for asset in ("demo_crawl", "crawl", "dedup", "quality", "tokenizer", "tokens", "pretrain", "long_context"):
         assert _manifest(tmp_path / "b", asset)["content_hash"] == _manifest(tmp_path / "a", asset)["content_hash"]
     verify = subprocess.run([str(BIN / "gristmill"), "store", "verify", "--store", str(tmp_path / "a")],
                             capture_output=True, text=True, timeout=120)

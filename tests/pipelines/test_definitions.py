@@ -21,6 +21,10 @@ DEMO_GRAPH = {
     "quality": {"dedup", "quality_model"},
     "tokenizer": {"quality"},
     "tokens": {"quality", "tokenizer"},
+    "pretrain": {"tokens", "tokenizer"},
+    "retrieval": {"quality"},
+    "retrieval_tokens": {"retrieval", "tokenizer"},
+    "long_context": {"pretrain", "retrieval_tokens", "tokens"},
 }
 
 

@@ -1,0 +1,526 @@
+"""``long_context``: model + tokens → the model with a longer context, extended in steps and gated.
+
+Each entry of ``steps`` raises the context length (``max_position_embeddings``), optionally changes RoPE (a new
+``rope_theta`` — "adjusted base frequency" — and/or ``rope_parameters`` scaling ``linear``/``yarn`` with a factor of
+new length / original length) and continues training with :func:`gristmill.train.train` from the previous step's
+weights on packed sequences of the new length. The ``tokens`` input must have ``seq_len`` ≥ the longest step;
+for shorter steps its rows are re-chunked into a scratch copy. Checkpoints and per-step weights live in the
+run's resume folder, so a failed run continues where it stopped.
+
+After every step two gates run (:mod:`gristmill.needle` defines the format):
+
+1. **Needle retrieval** at the new length: a pass-key fact at several depths of real filler text (``short_tokens``
+   when given, else ``tokens``' validation split), scored by likelihood ranking against ``needle_candidates - 1``
+   random values (chance = 1 / candidates) and by greedy exact match; the pre-extension model is scored too.
+2. **Short-context recovery**: validation perplexity at the original length (``short_tokens``' validation split,
+   else ``tokens``' cut to the original length) relative to the pre-extension model.
+
+The blocking checks ``needle_retrieval`` and ``short_context_recovery`` compare the final step's numbers with
+``min_needle_pass_rate`` and ``short_ppl_tolerance``. The output is an HF model folder (tokenizer copied from the
+input model) whose ``config.json`` holds the new ``max_position_embeddings`` and ``rope_parameters``.
+"""
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gristmill import (
+    Artifact,
+    CheckOutcome,
+    CheckSpec,
+    Markdown,
+    StageConfig,
+    StageContext,
+    StageResult,
+    StageSpec,
+    Table,
+    hookimpl,
+)
+from gristmill.launch import LaunchConfig
+from gristmill.plots import figure_markdown, small_figure
+from gristmill.train.config import ModelConfig, TrainConfig
+
+
+class ExtensionStep(BaseModel):
+    """One context-extension step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq_len: int = Field(..., ge=2, description="The new context length (packed training sequence length).")
+    train_steps: int = Field(50, ge=1, description="Optimizer steps of continued training at this length.")
+    rope_theta: float | None = Field(None, gt=0, description="New RoPE base frequency; None: keep the previous one.")
+    rope_scaling: Literal["default", "linear", "yarn"] | None = Field(
+        None, description="RoPE scaling (rope_parameters rope_type); None: keep the previous one."
+    )
+    rope_factor: float | None = Field(
+        None, ge=1.0, description="Factor of linear/yarn scaling; None: seq_len / the original length."
+    )
+    lr: float | None = Field(None, gt=0, description="Peak learning rate of this step; None: train.lr.")
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(batch_size=8, lr=1e-3, min_lr=1e-4, warmup=5, checkpoint_every=25, keep_checkpoints=2)
+
+
+class LongContextConfig(StageConfig):
+    """Options of the ``long_context`` stage."""
+
+    steps: list[ExtensionStep] = Field(
+        default_factory=lambda: [ExtensionStep(seq_len=256), ExtensionStep(seq_len=512)],
+        description="Extension steps, in increasing seq_len (each longer than the input model's context).",
+    )
+    train: TrainConfig = Field(
+        default_factory=_default_train,
+        description="Training loop options (see TrainConfig); train.steps is replaced by each step's train_steps.",
+    )
+    needle_depths: list[float] = Field(
+        [0.0, 0.25, 0.5, 0.75, 1.0],
+        description="Needle depths (0: start of the haystack, 1: just before the question).",
+    )
+    needle_trials: int = Field(8, ge=1, description="Needle prompts per (length, depth) cell, each its own fact.")
+    needle_candidates: int = Field(4, ge=2, description="Values ranked per prompt (the right one + distractors).")
+    needle_digits: int = Field(5, ge=1, le=12, description="Digits of the pass key (as in retrieval_docs).")
+    min_needle_pass_rate: float = Field(
+        0.5, ge=0, le=1, description="Check needle_retrieval: pass rate at the final length must reach this."
+    )
+    max_needle_drop: float | None = Field(
+        None, ge=0, le=1, description="Check needle_retrieval also fails when the final pass rate is more than this "
+        "below the pre-extension model's at its own (original) length; None: off.",
+    )
+    short_ppl_tolerance: float = Field(
+        0.15, ge=0, description="Check short_context_recovery: short-context perplexity ≤ (1 + this) × before."
+    )
+    short_eval_sequences: int = Field(64, ge=1, description="Validation sequences of the original length scored.")
+    eval_batch_size: int = Field(16, ge=1, description="Sequences per forward pass in the gates.")
+    log_every: int = Field(10, ge=1, description="Log a metrics line every N training steps.")
+    launch: LaunchConfig = Field(
+        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "LongContextConfig":
+        lengths = [s.seq_len for s in self.steps]
+        if not lengths:
+            raise ValueError("steps: at least one extension step is needed")
+        if lengths != sorted(set(lengths)):
+            raise ValueError(f"steps: seq_len must strictly increase, got {lengths}")
+        if any(not 0 <= d <= 1 for d in self.needle_depths) or not self.needle_depths:
+            raise ValueError(f"needle_depths must be in [0, 1], got {self.needle_depths}")
+        return self
+
+
+MIN_HAYSTACK = 8  # filler tokens a needle prompt needs at least
+
+
+class LongContextInputError(ValueError):
+    """An input artifact the stage cannot use; the message names it and the field."""
+
+
+def _name(art: Artifact) -> str:
+    return f"{art.manifest.get('asset', art.kind)} artifact {art.id} ({art.path})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def rechunk(src: Path, split: str, dest: Path, seq_len: int, max_sequences: int | None = None) -> Path:
+    """``split`` of the tokens artifact ``src`` re-packed into ``seq_len`` rows (a tokens folder with that one
+    split) at ``dest``; reused when ``dest`` is complete (its index exists)."""
+    from gristmill.tokens import TokenDataset, TokensWriter
+
+    if (dest / "index.json").is_file():
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    data = TokenDataset(src, split)
+    idx = data.index
+    with TokensWriter(
+        tmp, seq_len=seq_len, vocab_size=idx["vocab_size"], eos_id=idx["eos_id"], pad_id=idx.get("pad_id"),
+        bos_id=idx.get("bos_id"), splits=(split,),
+    ) as writer:  # fmt: skip
+        per_row = max(data.seq_len // seq_len, 1)
+        rows = len(data) if max_sequences is None else min(len(data), math.ceil(max_sequences / per_row) + 1)
+        for i in range(rows):
+            writer.add(split, data.array(i), documents=0)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _filler_ids(source: Artifact, longest: int, trials: int) -> list[int]:
+    """A token stream of real text for needle haystacks: validation rows first, then train rows."""
+    from gristmill.tokens import TokenDataset, read_index
+
+    want = longest * (trials + 1)
+    out: list[int] = []
+    splits = read_index(source)["splits"]
+    for split in ("validation", "train"):
+        if not splits.get(split, {}).get("sequences"):
+            continue
+        data = TokenDataset(source, split)
+        for i in range(len(data)):
+            out.extend(int(t) for t in data.array(i))
+            if len(out) >= want:
+                return out
+    if len(out) < longest:
+        raise LongContextInputError(
+            f"long_context: {_name(source)} holds {len(out)} tokens, too few for a needle haystack of {longest}"
+        )
+    return out
+
+
+def _perplexity(model: Any, data: Any, n: int, batch_size: int) -> float:
+    """Token-weighted perplexity of the first ``n`` sequences (padding not scored)."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, min(n, len(data)), batch_size):
+            ids = torch.stack([data[i] for i in range(start, min(start + batch_size, n, len(data)))]).to(device)
+            labels = ids if data.pad_id is None else ids.masked_fill(ids == data.pad_id, -100)
+            loss = model(input_ids=ids, labels=labels).loss
+            k = int((labels[:, 1:] != -100).sum())
+            total += float(loss) * k
+            count += k
+    return math.exp(min(total / max(count, 1), 50.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Gates
+
+
+def _needle_grid(model: Any, cases: list[Any], batch_size: int) -> dict[tuple[int, float], dict]:
+    from gristmill.needle import pass_table, score_cases
+
+    return pass_table(cases, score_cases(model, cases, batch_size))
+
+
+def _rate(grid: Mapping[tuple[int, float], dict], length: int, key: str = "pass_rate") -> float:
+    """Pass (or exact) rate over the depths at ``length``; NaN when the needle does not fit that length."""
+    cells = [v for (n, _), v in grid.items() if n == length]
+    total = sum(c["cases"] for c in cells)
+    return sum(c[key] * c["cases"] for c in cells) / total if total else math.nan
+
+
+def _heatmap(before: Mapping, after: Mapping, lengths: list[int], depths: list[float], chance: float) -> Markdown:
+    import numpy as np
+
+    fig, _ = small_figure()
+    fig.clear()
+    fig.set_size_inches(6, 2.8)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, grid, title in ((axes[0], before, "before"), (axes[1], after, "after")):
+        z = np.array([[grid[(n, d)]["pass_rate"] for n in lengths] for d in depths])
+        im = ax.imshow(z, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(lengths)), [str(n) for n in lengths])
+        ax.set_yticks(range(len(depths)), [f"{d:.2f}" for d in depths])
+        ax.set_xlabel("context length")
+        ax.set_title(f"{title} (chance {chance:.2f})", fontsize=9)
+        for (i, j), v in np.ndenumerate(z):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+    axes[0].set_ylabel("needle depth")
+    fig.colorbar(im, ax=axes[-1])
+    return figure_markdown(fig, "needle pass rate by depth and length")
+
+
+def _loss_curve(curves: list[tuple[int, list[list[float]]]]) -> Markdown:
+    fig, ax = small_figure()
+    offset = 0
+    for length, history in curves:
+        if history:
+            steps, losses = zip(*history, strict=True)
+            ax.plot([offset + s for s in steps], losses, lw=1, label=f"{length}")
+            offset += int(max(steps))
+            ax.axvline(offset, color="grey", lw=0.5)
+    ax.set_xlabel("step (all extension steps)")
+    ax.set_ylabel("loss (nats/token)")
+    ax.legend(title="seq_len", fontsize=7, title_fontsize=7)
+    ax.grid(alpha=0.3)
+    return figure_markdown(fig, "long-context loss curve")
+
+
+# --------------------------------------------------------------------------------------------------
+# The stage
+
+
+def _step_model(prev: ModelConfig, step: ExtensionStep, original: int) -> ModelConfig:
+    scaling = step.rope_scaling or prev.rope_scaling
+    factor = 1.0
+    if scaling != "default":
+        factor = step.rope_factor or step.seq_len / original
+    return prev.model_copy(update={
+        "max_seq_len": step.seq_len,
+        "rope_theta": step.rope_theta or prev.rope_theta,
+        "rope_scaling": scaling,
+        "rope_factor": factor,
+        "original_max_seq_len": original if scaling != "default" else prev.original_max_seq_len,
+    })  # fmt: skip
+
+
+def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tuple[ModelConfig, dict, Any]:
+    from tokenizers import Tokenizer
+
+    from gristmill.tokens import read_index
+    from gristmill.train.export import ModelArtifactError, open_model_artifact
+
+    model_art, tokens = inputs["model"], inputs["tokens"]
+    try:
+        base = open_model_artifact(model_art.path)
+    except ModelArtifactError as exc:
+        raise LongContextInputError(f"long_context: input model {_name(model_art)}: {exc}") from exc
+    tok_path = model_art.path / "tokenizer.json"
+    if not tok_path.is_file():
+        raise LongContextInputError(f"long_context: input model {_name(model_art)} has no tokenizer.json")
+    index = read_index(tokens)
+    longest = config.steps[-1].seq_len
+    if index["seq_len"] < longest:
+        raise LongContextInputError(
+            f"long_context: tokens {_name(tokens)} has seq_len {index['seq_len']}, shorter than the longest "
+            f"steps[].seq_len {longest}; tokenize with seq_len ≥ {longest}"
+        )
+    if index["vocab_size"] > base.vocab_size:
+        raise LongContextInputError(
+            f"long_context: tokens {_name(tokens)} vocab_size {index['vocab_size']} exceeds the model's "
+            f"{base.vocab_size} (input model {_name(model_art)})"
+        )
+    if config.steps[0].seq_len <= base.max_seq_len:
+        raise LongContextInputError(
+            f"long_context: steps[0].seq_len {config.steps[0].seq_len} must exceed the context "
+            f"{base.max_seq_len} of input model {_name(model_art)}"
+        )
+    return base, index, Tokenizer.from_file(str(tok_path))
+
+
+def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[str, Artifact]) -> StageResult:
+    """Extend the model's context step by step (RoPE + continued training), gating each step on needle
+    retrieval at the new length and perplexity at the original length."""
+    from accelerate import PartialState
+    from safetensors.torch import save_model
+
+    from gristmill.needle import make_cases, needle_overhead
+    from gristmill.tokens import TokenDataset, read_index
+    from gristmill.train.export import save_model_dir
+    from gristmill.train.loop import history, load_weights, train
+    from gristmill.train.model import build_model
+
+    t_start = time.monotonic()
+    base, index, tok = _load_inputs(config, inputs)
+    model_art, tokens = inputs["model"], inputs["tokens"]
+    short_src = inputs.get("short_tokens") or tokens
+    state = PartialState()
+    scratch = Path(ctx.resume_dir or ctx.work_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    original = base.max_seq_len
+    lengths = [original] + [s.seq_len for s in config.steps]
+    train_cfg = config.train
+    if "seed" not in config.train.model_fields_set:
+        train_cfg = train_cfg.model_copy(update={"seed": ctx.seed})
+
+    # -- data: re-chunked copies (rank 0 writes, the others wait)
+    short_index = read_index(short_src)
+    short_split = "validation" if short_index["splits"].get("validation", {}).get("sequences") else "train"
+    if short_split == "train":
+        ctx.log.warning("long_context: %s has no validation sequences; scoring its train split", _name(short_src))
+    if short_index["seq_len"] < original:
+        raise LongContextInputError(
+            f"long_context: short-context tokens {_name(short_src)} have seq_len {short_index['seq_len']} < the "
+            f"model's original context {original}"
+        )
+    short_dir = scratch / f"short_{original}"
+    if state.is_main_process:
+        rechunk(short_src.path, short_split, short_dir, original, config.short_eval_sequences)
+        for step in config.steps:
+            if step.seq_len != index["seq_len"]:
+                rechunk(tokens.path, "train", scratch / f"data_{step.seq_len}", step.seq_len)
+    state.wait_for_everyone()
+    short_data = TokenDataset(short_dir, short_split)
+
+    encode = lambda text: tok.encode(text, add_special_tokens=False).ids  # noqa: E731
+    overhead = needle_overhead(encode, config.needle_digits)
+    grid_lengths = [n for n in lengths if n >= overhead + MIN_HAYSTACK]
+    if config.steps[-1].seq_len not in grid_lengths:
+        raise LongContextInputError(
+            f"long_context: a needle takes up to {overhead} tokens with this tokenizer: the longest steps[].seq_len "
+            f"must be ≥ {overhead + MIN_HAYSTACK}"
+        )
+    filler = _filler_ids(short_src, max(lengths), config.needle_trials)
+    cases = make_cases(
+        encode, filler, grid_lengths, config.needle_depths, config.needle_trials,
+        config.needle_candidates, config.needle_digits, seed=ctx.seed,
+    )  # fmt: skip
+    chance = 1 / config.needle_candidates
+
+    # -- the pre-extension model
+    model = build_model(base)
+    load_weights(model, model_art.path)
+    ctx.progress(0, None, "scoring the pre-extension model")
+    before = _needle_grid(model, cases, config.eval_batch_size)
+    ppl_before = _perplexity(model, short_data, config.short_eval_sequences, config.eval_batch_size)
+    ctx.log.info("long_context: before: needle pass %s, short ppl %.3f",
+                 {n: round(_rate(before, n), 3) for n in grid_lengths}, ppl_before)  # fmt: skip
+    del model
+
+    total_steps = sum(s.train_steps for s in config.steps)
+    done_before = 0
+    prev_cfg, prev_weights = base, model_art.path
+    rows: list[dict[str, Any]] = []
+    curves: list[tuple[int, list[list[float]]]] = []
+    counts: dict[str, int | float] = {}
+    train_s = 0.0
+    for i, step in enumerate(config.steps):
+        cfg = _step_model(prev_cfg, step, original)
+        lr = step.lr or train_cfg.lr
+        step_train = train_cfg.model_copy(update={"steps": step.train_steps, "lr": lr,
+                                                  "min_lr": min(train_cfg.min_lr, lr)})  # fmt: skip
+        data_dir = tokens.path if step.seq_len == index["seq_len"] else scratch / f"data_{step.seq_len}"
+        dataset = TokenDataset(data_dir, "train", shuffle=True, seed=step_train.seed)
+        run_dir = scratch / f"step{i}_{step.seq_len}"
+
+        def log_step(m: dict[str, Any], offset: int = done_before, n: int = step.seq_len) -> None:
+            ctx.progress(offset + m["step"], total_steps, f"seq_len {n}: loss {m['loss']:.3f}")
+            if m["step"] % config.log_every == 0:
+                ctx.log.info("long_context %d: step %d loss %.4f tokens/s %.0f", n, m["step"], m["loss"],
+                             m["tokens_per_s"])  # fmt: skip
+
+        t0 = time.monotonic()
+        result = train(cfg, step_train, dataset, run_dir, log_fn=log_step, init_from=prev_weights)
+        train_s += time.monotonic() - t0
+        if result.resumed_from is not None:
+            ctx.log.warning("long_context: seq_len %d resumed from %s", step.seq_len, result.resumed_from)
+        model = result.model
+        weights = run_dir / "weights"
+        if state.is_main_process and not (weights / "model.safetensors").is_file():
+            weights.mkdir(exist_ok=True)
+            save_model(model, str(weights / "model.safetensors.tmp"))
+            os.replace(weights / "model.safetensors.tmp", weights / "model.safetensors")
+        state.wait_for_everyone()
+
+        # -- gates
+        last = i == len(config.steps) - 1
+        step_cases = cases if last else [c for c in cases if c.length == step.seq_len]  # may be none: too short
+        grid = _needle_grid(model, step_cases, config.eval_batch_size)
+        ppl = _perplexity(model, short_data, config.short_eval_sequences, config.eval_batch_size)
+        hist, _ = history(run_dir)
+        window = [loss for _, loss in hist[-5:]] or [float("nan")]
+        row = {
+            "seq_len": step.seq_len,
+            "rope": json.dumps(cfg.rope_parameters()),
+            "train_steps": result.step,
+            "final_loss": round(sum(window) / len(window), 4),
+            "needle_pass_rate": round(_rate(grid, step.seq_len), 4),
+            "needle_exact_rate": round(_rate(grid, step.seq_len, "exact_rate"), 4),
+            "needle_pass_rate_before": round(_rate(before, step.seq_len), 4),
+            "short_ppl": round(ppl, 4),
+            "short_ppl_ratio": round(ppl / ppl_before, 4),
+        }
+        for key in ("needle_pass_rate", "short_ppl_ratio", "final_loss"):
+            if math.isfinite(row[key]):
+                counts[f"{key}_{step.seq_len}"] = row[key]
+        rows.append({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()})
+        curves.append((step.seq_len, hist))
+        ctx.log.info("long_context: %s", row)
+        prev_cfg, prev_weights, done_before = cfg, weights, done_before + step.train_steps
+    after = grid
+
+    if not state.is_main_process:
+        return StageResult()
+    save_model_dir(model, ctx.output_dir, tokenizer_dir=model_art.path)
+    final = rows[-1]
+    counts |= {
+        "seq_len": final["seq_len"],
+        "original_seq_len": original,
+        "needle_pass_rate": final["needle_pass_rate"],
+        "needle_exact_rate": final["needle_exact_rate"],
+        "needle_pass_rate_before": final["needle_pass_rate_before"],
+        "needle_pass_rate_original": round(_rate(before, grid_lengths[0]), 4),
+        "needle_chance": round(chance, 4),
+        "short_ppl_before": round(ppl_before, 4),
+        "short_ppl": final["short_ppl"],
+        "short_ppl_ratio": final["short_ppl_ratio"],
+        "train_steps": total_steps,
+        "train_seconds": round(train_s, 1),
+        "seconds": round(time.monotonic() - t_start, 1),
+    }
+    for n in grid_lengths[:-1]:
+        counts[f"needle_pass_rate_before_{n}"] = round(_rate(before, n), 4)
+        counts[f"needle_pass_rate_after_{n}"] = round(_rate(after, n), 4)
+    cells = [
+        {"seq_len": n, "depth": d, "pass_rate_before": round(before[(n, d)]["pass_rate"], 3),
+         "pass_rate_after": round(after[(n, d)]["pass_rate"], 3), "exact_after": round(after[(n, d)]["exact_rate"], 3)}
+        for n in grid_lengths for d in config.needle_depths
+    ]  # fmt: skip
+    metadata: dict[str, Any] = {
+        "steps": Table(rows),
+        "needle_grid": Table(cells),
+        "needle_heatmap": _heatmap(before, after, grid_lengths, config.needle_depths, chance),
+        "loss_curve": _loss_curve(curves),
+        "rope_parameters": prev_cfg.rope_parameters(),
+        "max_position_embeddings": prev_cfg.max_seq_len,
+    }
+    return StageResult(counts=counts, metadata=metadata)
+
+
+def _needle_ok(counts: Mapping[str, Any], config: LongContextConfig) -> CheckOutcome:
+    rate = float(counts.get("needle_pass_rate", 0.0))
+    ok = math.isfinite(rate) and rate >= config.min_needle_pass_rate
+    base = float(counts.get("needle_pass_rate_original", 0.0))
+    drop = ""
+    if config.max_needle_drop is not None:
+        ok = ok and rate >= base - config.max_needle_drop
+        drop = f"; ≥ {base:.3f} − {config.max_needle_drop} (the base model at its original length)"
+    return CheckOutcome(ok, (
+        f"needle pass rate {rate:.3f} at seq_len {counts.get('seq_len')} (min {config.min_needle_pass_rate}{drop}; "
+        f"chance {counts.get('needle_chance')}, base model at this length {counts.get('needle_pass_rate_before')})"
+    ))  # fmt: skip
+
+
+def _short_ok(counts: Mapping[str, Any], config: LongContextConfig) -> CheckOutcome:
+    ratio = float(counts.get("short_ppl_ratio", math.inf))
+    ok = math.isfinite(ratio) and ratio <= 1 + config.short_ppl_tolerance
+    return CheckOutcome(ok, (
+        f"short-context perplexity {counts.get('short_ppl')} vs {counts.get('short_ppl_before')} before: "
+        f"ratio {ratio:.3f} (max {1 + config.short_ppl_tolerance:.3f})"
+    ))  # fmt: skip
+
+
+SPEC = StageSpec(
+    name="long_context",
+    version="1",
+    inputs={"model": "model", "tokens": "tokens", "short_tokens?": "tokens"},
+    output="model",
+    config=LongContextConfig,
+    run=run_long_context,
+    description="Extend a model's context in steps (RoPE + continued training), gated by needle retrieval and "
+    "short-context perplexity.",
+    launch="accelerate",
+    checks=(
+        CheckSpec(
+            name="needle_retrieval",
+            description="needle pass rate at the final length ≥ config.min_needle_pass_rate (and, with "
+            "config.max_needle_drop, not more than that below the base model's at its original length)",
+            check=_needle_ok,
+        ),
+        CheckSpec(
+            name="short_context_recovery",
+            description="perplexity at the original length ≤ (1 + config.short_ppl_tolerance) × the pre-extension "
+            "model's",
+            check=_short_ok,
+        ),
+    ),
+    group="training",
+)
+
+
+@hookimpl
+def gristmill_register_stages() -> list[StageSpec]:
+    return [SPEC]
