@@ -213,3 +213,53 @@ def test_needle_gate_can_require_no_drop_from_the_base_model():
     assert check({**counts, "needle_pass_rate": 0.65}, cfg).passed
     assert not check({**counts, "needle_pass_rate": 0.1, "needle_pass_rate_original": 0.1}, cfg).passed  # floor
     assert check(counts, cfg.model_copy(update={"max_needle_drop": None})).passed
+
+
+def test_a_failed_gate_stops_the_downstream_asset_in_dagster(setup, tmp_path):
+    """Through Dagster: `extend` fails its blocking needle check (an unreachable threshold), so `extend_more`,
+    which reads its model, is not materialized; the failed check is recorded with its numbers."""
+    import dagster as dg
+
+    from gristmill.assets import build_assets
+    from gristmill.config import validate_pipeline
+    from gristmill.plugins import get_registry
+    from gristmill.tokens import TokensWriter, read_index
+
+    longer = tmp_path / "long256"  # the 128-token rows joined in pairs: data for a second extension to 256
+    index = read_index(setup["long"])
+    with TokensWriter(longer, seq_len=256, vocab_size=index["vocab_size"], eos_id=index["eos_id"]) as writer:
+        for split in ("train", "validation"):
+            data = TokenDataset(setup["long"], split)
+            for i in range(len(data)):
+                writer.add(split, data.array(i))
+    strict = {**CONFIG, "steps": [CONFIG["steps"][1]]}
+    follow = {**CONFIG, "steps": [{"seq_len": 256, "train_steps": 2}], "needle_depths": [0.5]}
+    def pipeline(threshold: float):
+        return validate_pipeline({
+        "name": "gate",
+        "sources": {"base": {"kind": "model", "path": str(setup["model"])},
+                    "long": {"kind": "tokens", "path": str(setup["long"])},
+                    "longer": {"kind": "tokens", "path": str(longer)},
+                    "short": {"kind": "tokens", "path": str(setup["short"])}},
+        "stages": {
+            "extend": {"stage": "long_context", "inputs": {"model": "base", "tokens": "long", "short_tokens": "short"},
+                       "config": {**strict, "min_needle_pass_rate": threshold}},
+            "extend_more": {"stage": "long_context", "inputs": {"model": "extend", "tokens": "longer"},
+                            "config": follow},
+        },
+    }, "gate.yaml", get_registry(), store=tmp_path / "store")  # fmt: skip
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(build_assets(pipeline(1.0)), instance=instance, raise_on_error=False)
+    assert not result.success
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "extend" in done and "extend_more" not in done
+    checks = {c.check_name: c for c in (e.asset_check_evaluation_data for e in result.all_events
+                                        if e.event_type_value == "ASSET_CHECK_EVALUATION")}  # fmt: skip
+    assert not checks["needle_retrieval"].passed and "(min 1.0" in checks["needle_retrieval"].description
+    # the same pipeline with a reachable threshold runs through: the block above was the gate, not an error
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(build_assets(pipeline(0.0)), instance=instance, raise_on_error=False)
+    assert result.success
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"extend", "extend_more"} <= done
