@@ -304,11 +304,11 @@ def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tupl
 def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Extend the model's context step by step (RoPE + continued training), gating each step on needle
     retrieval at the new length and perplexity at the original length."""
-    from accelerate import PartialState
     from safetensors.torch import save_model
 
     from gristmill.needle import make_cases, needle_overhead
     from gristmill.tokens import TokenDataset, read_index
+    from gristmill.train.devices import process_state
     from gristmill.train.export import save_model_dir
     from gristmill.train.loop import history, load_weights, train
     from gristmill.train.model import build_model
@@ -317,7 +317,7 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     base, index, tok = _load_inputs(config, inputs)
     model_art, tokens = inputs["model"], inputs["tokens"]
     short_src = inputs.get("short_tokens") or tokens
-    state = PartialState()
+    state = process_state()  # rank and world size, also under accelerate launch on CPU
     scratch = Path(ctx.resume_dir or ctx.work_dir)
     scratch.mkdir(parents=True, exist_ok=True)
     original = base.max_seq_len

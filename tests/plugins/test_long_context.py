@@ -33,14 +33,6 @@ CONFIG = {
     "min_needle_pass_rate": 0.0,
     "short_ppl_tolerance": 0.25,
 }
-# the proposed demo configuration (see the stage docs)
-DEMO_RETRIEVAL = {"documents": 3000, "lengths": [150, 400, 1000, 1600], "facts_per_document": 3, "questions": 3}
-DEMO_LONG_CONTEXT = {
-    "steps": [{"seq_len": 256, "train_steps": 30, "rope_scaling": "yarn"},
-              {"seq_len": 512, "train_steps": 100, "rope_scaling": "yarn"}],
-    "train": {"batch_size": 8, "lr": 1e-3, "min_lr": 1e-4, "warmup": 5, "checkpoint_every": 50},
-    "needle_trials": 12,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -169,39 +161,6 @@ def test_a_rerun_resumes_from_the_checkpoints(setup, tmp_path):
     assert (tmp_path / "first" / "out" / "model.safetensors").read_bytes() == (
         tmp_path / "second" / "out" / "model.safetensors"
     ).read_bytes()
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="at demo scale (~130 steps) the 4-layer model does not learn retrieval yet; "
-    "the gate correctly reports chance level — remove this mark once the recipe learns it",
-)
-def test_demo_sized_run_learns_retrieval_at_512(tmp_path):
-    """The demo recipe at demo size (~3-5 min on 2 cores): a 128-token model pretrained on reference articles,
-    extended 128 → 256 → 512 on retrieval documents; retrieval at 512 clearly above chance and the
-    pre-extension model, and the short-context perplexity recovers."""
-    run_stage(REFERENCE_SPEC, tmp_path / "articles", {"documents": 120})
-    articles = artifact_from_dir("documents", tmp_path / "articles")
-    run_stage(tokenizer_stage.SPEC, tmp_path / "tokenizer", {"vocab_size": 2048}, {"documents": articles})
-    tok = artifact_from_dir("tokenizer", tmp_path / "tokenizer")
-    run_stage(tokens_stage.SPEC, tmp_path / "short", {"seq_len": 128, "validation_fraction": 0.05},
-              {"documents": articles, "tokenizer": tok})  # fmt: skip
-    cfg = ModelConfig(d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, d_ff=384, vocab_size=2048, max_seq_len=128)
-    data = TokenDataset(tmp_path / "short", "train", shuffle=True)
-    train_cfg = TrainConfig(steps=300, batch_size=16, lr=3e-3, min_lr=3e-4, warmup=20, checkpoint_every=1000)
-    result = train(cfg, train_cfg, data, tmp_path / "pretrain", log_fn=lambda m: None)
-    save_model_dir(result.model, tmp_path / "model", tokenizer_dir=tmp_path / "tokenizer")
-    run_stage(RETRIEVAL_SPEC, tmp_path / "retrieval", DEMO_RETRIEVAL, {"documents": articles})
-    retrieval = artifact_from_dir("documents", tmp_path / "retrieval")
-    run_stage(tokens_stage.SPEC, tmp_path / "long", {"seq_len": 512, "validation_fraction": 0.05},
-              {"documents": retrieval, "tokenizer": tok})  # fmt: skip
-    setup = {"model": tmp_path / "model", "long": tmp_path / "long", "short": tmp_path / "short"}
-    result, _ = run_stage(SPEC, tmp_path / "extended", DEMO_LONG_CONTEXT, _inputs(setup))
-    c = result.counts
-    cfg = LongContextConfig.model_validate(DEMO_LONG_CONTEXT)
-    assert c["needle_pass_rate"] >= max(c["needle_chance"], c["needle_pass_rate_before"]) + 0.2, c
-    assert all(check.check(c, cfg).passed for check in SPEC.checks), c
 
 
 def test_needle_gate_can_require_no_drop_from_the_base_model():
