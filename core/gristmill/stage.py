@@ -123,7 +123,9 @@ class StageContext:
     """What the framework gives a running stage.
 
     ``output_dir`` holds the artifact being written (everything in it is hashed and committed);
-    ``work_dir`` is scratch space (logs, temp files) removed after the run.
+    ``work_dir`` is scratch space (logs, temp files) removed after the run; ``resume_dir`` (training stages,
+    ``launch="accelerate"``) is scratch that survives a failed run of the same artifact and is removed after the
+    commit: checkpoints there let a re-run continue instead of starting over.
     """
 
     instance: str

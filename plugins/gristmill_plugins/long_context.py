@@ -448,6 +448,7 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         "short_ppl": final["short_ppl"],
         "short_ppl_ratio": final["short_ppl_ratio"],
         "train_steps": total_steps,
+        "processes": result.world_size,
         "train_seconds": round(train_s, 1),
         "seconds": round(time.monotonic() - t_start, 1),
     }
