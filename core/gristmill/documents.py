@@ -22,9 +22,7 @@ class DocumentsError(ValueError):
 
 
 def _name(source: Artifact | Path) -> str:
-    if isinstance(source, Artifact):
-        return f"{source.manifest.get('asset', source.kind)} artifact {source.id} ({source.path})"
-    return str(source)
+    return source.describe() if isinstance(source, Artifact) else str(source)
 
 
 def document_shards(source: Artifact | Path) -> list[Path]:

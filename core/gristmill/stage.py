@@ -53,6 +53,10 @@ class Artifact:
     files: tuple[Path, ...] = ()
     manifest: Mapping[str, Any] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """How error messages name it: ``"<asset> artifact <id> (<path>)"`` (the kind when there is no asset)."""
+        return f"{self.manifest.get('asset', self.kind)} artifact {self.id} ({self.path})"
+
     def glob(self, pattern: str) -> list[Path]:
         """Data files of this artifact matching ``pattern`` (a file-name glob), sorted."""
         if self.files:

@@ -123,10 +123,6 @@ class LongContextInputError(ValueError):
     """An input artifact the stage cannot use; the message names it and the field."""
 
 
-def _name(art: Artifact) -> str:
-    return f"{art.manifest.get('asset', art.kind)} artifact {art.id} ({art.path})"
-
-
 # --------------------------------------------------------------------------------------------------
 # Data
 
@@ -172,27 +168,18 @@ def _filler_ids(source: Artifact, longest: int, trials: int) -> list[int]:
                 return out
     if len(out) < longest:
         raise LongContextInputError(
-            f"long_context: {_name(source)} holds {len(out)} tokens, too few for a needle haystack of {longest}"
+            f"long_context: {source.describe()} holds {len(out)} tokens, too few for a needle haystack of {longest}"
         )
     return out
 
 
 def _perplexity(model: Any, data: Any, n: int, batch_size: int) -> float:
     """Token-weighted perplexity of the first ``n`` sequences (padding not scored)."""
-    import torch
+    from gristmill.train.loop import loss_sums
 
-    device = next(model.parameters()).device
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, min(n, len(data)), batch_size):
-            ids = torch.stack([data[i] for i in range(start, min(start + batch_size, n, len(data)))]).to(device)
-            labels = ids if data.pad_id is None else ids.masked_fill(ids == data.pad_id, -100)
-            loss = model(input_ids=ids, labels=labels).loss
-            k = int((labels[:, 1:] != -100).sum())
-            total += float(loss) * k
-            count += k
-    return math.exp(min(total / max(count, 1), 50.0))
+    n = min(n, len(data))
+    sums = loss_sums(model, data, [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)])
+    return math.exp(min(float(sums[0] / sums[1].clamp(min=1)), 50.0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,26 +264,26 @@ def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tupl
     try:
         base = open_model_artifact(model_art.path)
     except ModelArtifactError as exc:
-        raise LongContextInputError(f"long_context: input model {_name(model_art)}: {exc}") from exc
+        raise LongContextInputError(f"long_context: input model {model_art.describe()}: {exc}") from exc
     tok_path = model_art.path / "tokenizer.json"
     if not tok_path.is_file():
-        raise LongContextInputError(f"long_context: input model {_name(model_art)} has no tokenizer.json")
+        raise LongContextInputError(f"long_context: input model {model_art.describe()} has no tokenizer.json")
     index = read_index(tokens)
     longest = config.steps[-1].seq_len
     if index["seq_len"] < longest:
         raise LongContextInputError(
-            f"long_context: tokens {_name(tokens)} has seq_len {index['seq_len']}, shorter than the longest "
+            f"long_context: tokens {tokens.describe()} has seq_len {index['seq_len']}, shorter than the longest "
             f"steps[].seq_len {longest}; tokenize with seq_len ≥ {longest}"
         )
     if index["vocab_size"] > base.vocab_size:
         raise LongContextInputError(
-            f"long_context: tokens {_name(tokens)} vocab_size {index['vocab_size']} exceeds the model's "
-            f"{base.vocab_size} (input model {_name(model_art)})"
+            f"long_context: tokens {tokens.describe()} vocab_size {index['vocab_size']} exceeds the model's "
+            f"{base.vocab_size} (input model {model_art.describe()})"
         )
     if config.steps[0].seq_len <= base.max_seq_len:
         raise LongContextInputError(
             f"long_context: steps[0].seq_len {config.steps[0].seq_len} must exceed the context "
-            f"{base.max_seq_len} of input model {_name(model_art)}"
+            f"{base.max_seq_len} of input model {model_art.describe()}"
         )
     return base, index, Tokenizer.from_file(str(tok_path))
 
@@ -330,10 +317,10 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     short_index = read_index(short_src)
     short_split = "validation" if short_index["splits"].get("validation", {}).get("sequences") else "train"
     if short_split == "train":
-        ctx.log.warning("long_context: %s has no validation sequences; scoring its train split", _name(short_src))
+        ctx.log.warning("long_context: %s has no validation sequences; scoring its train split", short_src.describe())
     if short_index["seq_len"] < original:
         raise LongContextInputError(
-            f"long_context: short-context tokens {_name(short_src)} have seq_len {short_index['seq_len']} < the "
+            f"long_context: short-context tokens {short_src.describe()} have seq_len {short_index['seq_len']} < the "
             f"model's original context {original}"
         )
     short_dir = scratch / f"short_{original}"

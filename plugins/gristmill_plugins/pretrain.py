@@ -82,12 +82,12 @@ def _resolve_model(cfg: PretrainConfig, index: Mapping[str, Any], tokens: Artifa
     if data["vocab_size"] < index["vocab_size"]:
         raise PretrainInputError(
             f"pretrain: model.vocab_size {data['vocab_size']} is smaller than the vocab_size {index['vocab_size']} "
-            f"of tokens artifact {tokens.id} ({tokens.path})"
+            f"of {tokens.describe()}"
         )
     if data["max_seq_len"] < index["seq_len"]:
         raise PretrainInputError(
             f"pretrain: model.max_seq_len {data['max_seq_len']} is shorter than the seq_len {index['seq_len']} "
-            f"of tokens artifact {tokens.id} ({tokens.path})"
+            f"of {tokens.describe()}"
         )
     return ModelConfig(**data)
 
@@ -95,14 +95,14 @@ def _resolve_model(cfg: PretrainConfig, index: Mapping[str, Any], tokens: Artifa
 def _check_tokenizer(tokenizer: Artifact, index: Mapping[str, Any]) -> None:
     path = tokenizer.path / "tokenizer.json"
     try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PretrainInputError(f"pretrain: tokenizer artifact {tokenizer.id}: unreadable {path} ({exc})") from exc
-    added = json.loads(path.read_text(encoding="utf-8")).get("added_tokens") or []
+        data = json.loads(path.read_text(encoding="utf-8"))
+        vocab, added = data["model"]["vocab"], data.get("added_tokens") or []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PretrainInputError(f"pretrain: {tokenizer.describe()}: unreadable {path} ({exc})") from exc
     size = max([len(vocab), *(t.get("id", 0) + 1 for t in added)])
     if size > index["vocab_size"]:
         raise PretrainInputError(
-            f"pretrain: tokenizer artifact {tokenizer.id} has {size} tokens but the tokens artifact was written "
+            f"pretrain: {tokenizer.describe()} has {size} tokens but the tokens artifact was written "
             f"with vocab_size {index['vocab_size']}: were they made with the same tokenizer?"
         )
 
@@ -154,7 +154,7 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
     from gristmill.train import chinchilla
     from gristmill.train.devices import process_state
     from gristmill.train.export import save_model_dir
-    from gristmill.train.loop import history, train
+    from gristmill.train.loop import format_metrics, history, train
 
     tokens, tokenizer = inputs["tokens"], inputs["tokenizer"]
     index = read_index(tokens)
@@ -176,8 +176,7 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
     def log_step(m: dict[str, Any]) -> None:
         ctx.progress(m["step"], train_cfg.steps, f"loss {m['loss']:.3f}")
         if m["step"] % config.log_every == 0 or m["step"] == train_cfg.steps or "val_loss" in m:
-            ctx.log.info("%s: %s", ctx.instance, " ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))  # fmt: skip
+            ctx.log.info("%s: %s", ctx.instance, format_metrics(m))
 
     result = train(
         model_cfg, train_cfg, dataset, run_dir, log_fn=log_step,

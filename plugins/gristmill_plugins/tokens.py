@@ -97,10 +97,6 @@ class TokenizerArtifactError(ValueError):
     """A ``tokenizer`` input that cannot be used; the message names the artifact."""
 
 
-def _artifact_name(art: Artifact) -> str:
-    return f"{art.manifest.get('asset', art.kind)} artifact {art.id} ({art.path})"
-
-
 def _special_token(value: Any) -> str | None:
     if isinstance(value, dict):  # older transformers: {"content": ..., "lstrip": ...}
         value = value.get("content")
@@ -112,7 +108,7 @@ def load_tokenizer(art: Artifact) -> tuple[Any, dict[str, str | None]]:
     (from ``tokenizer_config.json`` when present). Validates before handing the file to the Rust loader."""
     from tokenizers import Tokenizer
 
-    name = _artifact_name(art)
+    name = art.describe()
     path = art.path / "tokenizer.json"
     if not path.is_file():
         raise TokenizerArtifactError(f"tokens: input {name} has no tokenizer.json")
@@ -317,7 +313,7 @@ def run_tokens(ctx: StageContext, config: TokensConfig, inputs: dict[str, Artifa
 
     source, tok_art = inputs["documents"], inputs["tokenizer"]
     tok, specials = load_tokenizer(tok_art)
-    name = _artifact_name(tok_art)
+    name = tok_art.describe()
     eos_token = config.eos_token or specials["eos_token"]
     if eos_token is None:
         raise TokenizerArtifactError(f"tokens: input {name} defines no eos_token; set eos_token in the config")

@@ -224,10 +224,8 @@ def test_a_failed_gate_stops_the_downstream_asset_in_dagster(setup, tmp_path):
     assert {"extend", "extend_more"} <= done
 
 
-def test_two_processes_through_accelerate_launch(setup, tmp_path):
+def test_two_processes_through_accelerate_launch(setup, tmp_path, monkeypatch):
     """launch.processes=2 on CPU: both ranks train (DDP over gloo) and run the gates; rank 0 writes the folder."""
-    import os
-
     from gristmill.launch import launch_stage
 
     cfg = LongContextConfig.model_validate({**CONFIG, "steps": [CONFIG["steps"][1]], "launch": {"processes": 2}})
@@ -235,12 +233,8 @@ def test_two_processes_through_accelerate_launch(setup, tmp_path):
                        log=logging.getLogger("test.lc"), resume_dir=tmp_path / "resume")  # fmt: skip
     ctx.output_dir.mkdir()
     ctx.work_dir.mkdir()
-    old = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        result = launch_stage(SPEC, ctx, cfg, _inputs(setup))
-    finally:
-        os.environ.pop("OMP_NUM_THREADS") if old is None else os.environ.__setitem__("OMP_NUM_THREADS", old)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    result = launch_stage(SPEC, ctx, cfg, _inputs(setup))
     assert result.counts["seq_len"] == 128 and result.counts["train_steps"] == 12
     assert result.counts["processes"] == 2  # an all-reduce over every rank at the end of training
     assert json.loads((ctx.output_dir / "config.json").read_text())["max_position_embeddings"] == 128

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -123,7 +122,7 @@ def test_inputs_that_do_not_fit_are_named(data, tmp_path):
         run_stage(SPEC, tmp_path / "c", TINY, {**_inputs(data), "tokenizer": artifact_from_dir("tokenizer", broken)})
 
 
-def test_two_processes_through_accelerate_launch(data, tmp_path):
+def test_two_processes_through_accelerate_launch(data, tmp_path, monkeypatch):
     """launch.processes=2 on CPU: a child `accelerate launch --multi_gpu` job over gloo; both ranks take part
     (the world size comes from an all-reduce at the end), logs stream back, rank 0 writes the folder."""
     cfg = PretrainConfig.model_validate({**TINY, "train": {**TINY["train"], "steps": 6}, "launch": {"processes": 2}})
@@ -138,15 +137,12 @@ def test_two_processes_through_accelerate_launch(data, tmp_path):
     ctx.log.setLevel(logging.INFO)
     progress: list[tuple] = []
     ctx.progress_fn = lambda done, total, msg: progress.append((done, total))
-    env = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     try:
         result = launch_stage(SPEC, ctx, cfg, _inputs(data))
     finally:
         ctx.log.removeHandler(handler)
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     assert result.counts["processes"] == 2 and result.counts["steps"] == 6
     assert result.counts["tokens_trained"] == 6 * 8 * SEQ * 2
     assert (ctx.output_dir / "model.safetensors").is_file()

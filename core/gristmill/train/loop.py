@@ -13,13 +13,14 @@ optimizer and scheduler roll back to the newest valid checkpoint (when there is 
 moves on, so the offending batch is skipped. After ``max_spikes`` spikes the run fails.
 """
 
+import contextlib
 import json
 import logging
 import math
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,32 +111,43 @@ def _labels(ids: torch.Tensor, pad_id: int | None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, data: TokenDataset, cfg: TrainConfig, accelerator: Accelerator,
-    bytes_per_token: float | None = None,
-) -> dict[str, float]:  # fmt: skip
-    """Token-weighted mean loss over the first ``eval_batches × batch_size × processes`` sequences of ``data``
-    (each process scores its slice); perplexity and bits/byte from it. Uses no RNG, so resume stays exact."""
-    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
-    n = min(len(data), cfg.eval_batches * cfg.batch_size * world)
+def loss_sums(
+    model: torch.nn.Module, data: TokenDataset, batches: Iterable[range],
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> torch.Tensor:  # fmt: skip
+    """``[Σ loss × tokens, tokens, correct next-token predictions]`` (float64) over ``batches`` of row indices of
+    ``data``; padding is not scored. The model is in eval mode meanwhile. Uses no RNG, so resume stays exact."""
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss × tokens, tokens, correct
-    for start in range(0, n, cfg.batch_size * world):
-        lo, hi = start + rank * cfg.batch_size, min(start + (rank + 1) * cfg.batch_size, n)
-        if lo >= hi:
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    for rows in batches:
+        if not rows:
             continue
-        ids = torch.stack([data[i] for i in range(lo, hi)]).to(device)
+        ids = torch.stack([data[i] for i in rows]).to(device)
         labels = _labels(ids, data.pad_id)
-        with accelerator.autocast():
+        with autocast():
             out = model(input_ids=ids, labels=labels)
         target = labels[:, 1:]
         counted = target != -100
         sums[0] += out.loss.double() * counted.sum()
         sums[1] += counted.sum()
         sums[2] += ((out.logits[:, :-1].argmax(-1) == target) & counted).sum()
-    sums = accelerator.reduce(sums, reduction="sum") if world > 1 else sums
     model.train(was_training)
+    return sums
+
+
+def evaluate(
+    model: torch.nn.Module, data: TokenDataset, cfg: TrainConfig, accelerator: Accelerator,
+    bytes_per_token: float | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """Token-weighted mean loss over the first ``eval_batches × batch_size × processes`` sequences of ``data``
+    (each process scores its slice); perplexity and bits/byte from it."""
+    rank, world, bs = accelerator.process_index, accelerator.num_processes, cfg.batch_size
+    n = min(len(data), cfg.eval_batches * bs * world)
+    mine = [range(start + rank * bs, min(start + (rank + 1) * bs, n)) for start in range(0, n, bs * world)]
+    sums = loss_sums(model, data, mine, accelerator.autocast)
+    sums = accelerator.reduce(sums, reduction="sum") if world > 1 else sums
     loss = float(sums[0] / sums[1].clamp(min=1))
     metrics = {"val_loss": loss, "val_perplexity": math.exp(min(loss, 50.0)),
                "val_token_accuracy": float(sums[2] / sums[1].clamp(min=1)), "val_tokens": int(sums[1])}  # fmt: skip
@@ -386,5 +398,10 @@ def history(path: str | os.PathLike[str]) -> tuple[list[list[float]], list[dict[
     return counters.get("history", []), counters.get("evals", [])
 
 
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """``key=value`` pairs, floats to 4 significant digits: one run-log line per step."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
 def _log_metrics(metrics: dict[str, Any]) -> None:
-    log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+    log.info("%s", format_metrics(metrics))
