@@ -16,12 +16,13 @@ from typing import Any
 import dagster as dg
 
 from gristmill.config import Pipeline, StageInstance
+from gristmill.rounds import PARTITIONS_NAME, pending_round, rounds_fingerprint
 from gristmill.runner import Execution, execute
 from gristmill.sources import fingerprint, matched_files
 from gristmill.stage import Markdown, Plot, Table
 from gristmill.store import ArtifactStore
 
-ROUNDS = dg.DynamicPartitionsDefinition(name="rounds")
+ROUNDS = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 _MAX_TABLE_ROWS = 50
 
 
@@ -119,7 +120,7 @@ def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> 
 
     @dg.asset(
         key=key,
-        deps=[dg.AssetKey([*prefix, ref]) for ref in inst.inputs.values()],
+        deps=[dg.AssetKey([*prefix, ref]) for ref in dict.fromkeys(inst.refs)],
         group_name=inst.group,
         code_version=inst.code_version,
         description=description or None,
@@ -168,16 +169,74 @@ def build_assets(pipeline: Pipeline, key_prefix: str | None = None) -> list[dg.A
     return [*sources, *stages]
 
 
+def rounds_automation(
+    pipeline: Pipeline, job: Any
+) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
+    """The schedule and the sensor that start post-training rounds (both defined STOPPED: turn them on in the UI).
+
+    Schedule ``<pipeline>_next_round`` (cron ``rounds.cron``): adds the next ``round-NNN`` key and requests its run;
+    if the newest round is unfinished (failed, interrupted) it requests that round again instead, so finished
+    rounds are never redone. Sensor ``<pipeline>_round_on_new_data``: requests a new round when what the rounds read
+    (prompt pool, preference data, reward model — sources or upstream artifacts) changes; its first tick only
+    records the current state.
+    """
+    store = ArtifactStore(pipeline.store)
+    stopped = dg.DefaultScheduleStatus.STOPPED
+
+    @dg.schedule(name=f"{pipeline.name}_next_round", job=job, cron_schedule=pipeline.rounds.cron,
+                 default_status=stopped, description="Add the next post-training round and run it.")  # fmt: skip
+    def next_round_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        existing = list(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
+        key = pending_round(pipeline, store, existing)
+        if key not in existing:  # schedules cannot return AddDynamicPartitionsRequest; the instance API can
+            context.instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
+        return dg.RunRequest(partition_key=key, tags={"gristmill/round": key, "gristmill/trigger": "schedule"})
+
+    @dg.sensor(name=f"{pipeline.name}_round_on_new_data", job=job, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="Start a post-training round when the rounds' prompts/preference data change.")  # fmt: skip
+    def new_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        current = rounds_fingerprint(pipeline, store)
+        if current is None:
+            return dg.SkipReason("the rounds' inputs are not all materialized yet")
+        if context.cursor is None:
+            return dg.SensorResult(skip_reason="recorded the current data; waiting for new data", cursor=current)
+        if context.cursor == current:
+            return dg.SkipReason("no new prompts or preference data")
+        existing = list(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
+        key = pending_round(pipeline, store, existing)
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=f"{key}:{current}", partition_key=key,
+                                        tags={"gristmill/round": key, "gristmill/trigger": "new data"})],
+            dynamic_partitions_requests=[] if key in existing else [ROUNDS.build_add_request([key])],
+            cursor=current,
+        )  # fmt: skip
+
+    return next_round_schedule, new_data_sensor
+
+
 def build_definitions(pipelines: list[Pipeline]) -> dg.Definitions:
-    """Definitions for one or more pipelines (keys prefixed by pipeline name when more than one)."""
+    """Definitions for one or more pipelines (keys prefixed by pipeline name when more than one): assets, a job
+    over the unpartitioned stages, and — for pipelines with rounds — a rounds job, schedule and sensor."""
     assets: list[Any] = []
-    jobs = []
+    jobs: list[Any] = []
+    schedules, sensors = [], []
     for pipeline in pipelines:
-        prefix = pipeline.name if len(pipelines) > 1 else None
-        built = build_assets(pipeline, prefix)
-        assets.extend(built)
-        # One job over the unpartitioned stages (a job cannot mix partitioned and unpartitioned assets).
-        stage_keys = [dg.AssetKey([*([prefix] if prefix else []), n]) for n in pipeline.order
-                      if not pipeline.stages[n].partitioned]
-        jobs.append(dg.define_asset_job(f"{pipeline.name}_job", selection=stage_keys))
-    return dg.Definitions(assets=assets, jobs=jobs, executor=dg.in_process_executor)
+        prefix = [pipeline.name] if len(pipelines) > 1 else []
+        assets.extend(build_assets(pipeline, prefix[0] if prefix else None))
+        # A job cannot mix partitioned and unpartitioned assets: one job each.
+        plain = [dg.AssetKey([*prefix, n]) for n in pipeline.order if not pipeline.stages[n].partitioned]
+        jobs.append(dg.define_asset_job(f"{pipeline.name}_job", selection=plain))
+        if pipeline.partitioned:
+            rounds_job = dg.define_asset_job(
+                f"{pipeline.name}_rounds_job",
+                selection=[dg.AssetKey([*prefix, n]) for n in pipeline.partitioned],
+                partitions_def=ROUNDS,
+                description="One post-training round (partition round-NNN) of every round-partitioned stage.",
+            )
+            jobs.append(rounds_job)
+            schedule, sensor = rounds_automation(pipeline, rounds_job)
+            schedules.append(schedule)
+            sensors.append(sensor)
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, sensors=sensors,
+                          executor=dg.in_process_executor)  # fmt: skip

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from gristmill.config import Pipeline, PipelineError, load_pipeline, pipeline_json_schema
 from gristmill.plugins import get_registry
@@ -51,33 +52,80 @@ def dagster_home(store: Path) -> Path:
     return home
 
 
-def _selection(pipeline: Pipeline, names: list[str]):  # -> AssetSelection
-    import dagster as dg
-
+def selected_stages(pipeline: Pipeline, names: list[str]) -> set[str]:
+    """Stage instances named by ``--select`` (``+NAME``: with upstream, ``NAME+``: with downstream); all if empty."""
     if not names:
-        return dg.AssetSelection.assets(*[dg.AssetKey(n) for n in pipeline.order])
-    selection = None
+        return set(pipeline.order)
+    chosen: set[str] = set()
     for raw in names:
         name = raw.strip("+")
         if name not in pipeline.stages:
             raise PipelineError(
                 f"{pipeline.path}: --select {raw!r}: no stage instance {name!r}; instances: {', '.join(pipeline.order)}"
             )
-        sel = dg.AssetSelection.assets(dg.AssetKey(name))
+        chosen.add(name)
         if raw.startswith("+"):
-            sel = sel.upstream()
+            chosen |= pipeline.upstream(name)
         if raw.endswith("+"):
-            sel = sel.downstream()
-        selection = sel if selection is None else selection | sel
-    return selection - dg.AssetSelection.assets(*[dg.AssetKey(s) for s in pipeline.sources])
+            chosen |= pipeline.downstream(name)
+    return chosen & set(pipeline.stages)
 
 
-def run_pipeline(pipeline: Pipeline, select: list[str] | None = None) -> int:
-    """Materialize (a selection of) ``pipeline`` in-process on the local Dagster instance."""
+def run_phases(pipeline: Pipeline, chosen: set[str], rounds: list[str]) -> list[tuple[list[str], str | None]]:
+    """What to materialize, in order: unpartitioned stages before the rounds, each round's partitioned stages,
+    then the unpartitioned stages that read rounds (e.g. ``eval``)."""
+    partitioned = set(pipeline.partitioned)
+    after: set[str] = set()
+    for name in partitioned:
+        after |= pipeline.downstream(name)
+    after -= partitioned
+    ordered = [n for n in pipeline.order if n in chosen]
+    phases: list[tuple[list[str], str | None]] = []
+    before = [n for n in ordered if n not in partitioned and n not in after]
+    if before:
+        phases.append((before, None))
+    in_rounds = [n for n in ordered if n in partitioned]
+    phases.extend((in_rounds, key) for key in rounds if in_rounds)
+    tail = [n for n in ordered if n in after]
+    if tail:
+        phases.append((tail, None))
+    return phases
+
+
+def _result_rows(result: Any, partition: str | None) -> list[list[str]]:
+    rows = []
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        counts = [f"{k}={v}" for k, v in meta.items() if "/" not in k and isinstance(v, int | float)][:4]
+        name = mat.asset_key.to_user_string() + (f" [{partition}]" if partition else "")
+        status = "cache hit" if meta.get("gristmill/cache_hit") else "ran"
+        rows.append([name, status, f"{meta.get('gristmill/duration_s', 0):.1f}s", " ".join(counts)])
+    return rows
+
+
+def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: list[str] | None = None) -> int:
+    """Materialize (a selection of) ``pipeline`` in-process on the local Dagster instance.
+
+    Partitioned stages run once per round: ``rounds`` if given, else ``round-001`` … up to the pipeline's
+    ``rounds.initial``. Stops at the first failed phase.
+    """
     import dagster as dg
 
     from gristmill.assets import build_assets
+    from gristmill.rounds import PARTITIONS_NAME, RoundKeyError, round_key, round_number
 
+    keys = rounds if rounds is not None else [round_key(i + 1) for i in range(pipeline.rounds.initial)]
+    for key in keys:
+        try:
+            round_number(key)  # a bad key fails before any work
+        except RoundKeyError as exc:
+            raise PipelineError(f"--round: {exc}") from exc
+    chosen = selected_stages(pipeline, select or [])
+    if rounds is not None:  # `--round`: that round's stages only
+        chosen &= set(pipeline.partitioned)
+        if not chosen:
+            raise PipelineError(f"{pipeline.path}: --round given, but no selected stage has `partitions: rounds`")
     pipeline.store.mkdir(parents=True, exist_ok=True)
     home = dagster_home(pipeline.store)
     started = time.monotonic()
@@ -86,43 +134,43 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None) -> int:
         f"DAGSTER_HOME {home}",
         flush=True,
     )
+    assets = build_assets(pipeline)
+    rows: list[list[str]] = []
+    ok, run_ids = True, []
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            build_assets(pipeline),
-            instance=instance,
-            selection=_selection(pipeline, select or []),
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            tags={"gristmill/pipeline": pipeline.name},
-        )
-    rows = []
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-        counts = [f"{k}={v}" for k, v in meta.items() if "/" not in k and isinstance(v, int | float)][:4]
-        rows.append(
-            [
-                mat.asset_key.to_user_string(),
-                "cache hit" if meta.get("gristmill/cache_hit") else "ran",
-                f"{meta.get('gristmill/duration_s', 0):.1f}s",
-                " ".join(counts),
-            ]
-        )
+        for names, partition in run_phases(pipeline, chosen, keys):
+            if partition is not None and not instance.has_dynamic_partition(PARTITIONS_NAME, partition):
+                instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
+            result = dg.materialize(
+                assets,
+                instance=instance,
+                selection=dg.AssetSelection.assets(*[dg.AssetKey(n) for n in names]),
+                partition_key=partition,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                tags={"gristmill/pipeline": pipeline.name},
+            )
+            run_ids.append(result.run_id[:8])
+            rows.extend(_result_rows(result, partition))
+            for event in result.all_events:
+                if event.is_step_failure:
+                    err = event.step_failure_data.error
+                    msg = err.message.strip() if err else "?"
+                    print(f"gristmill: error: {event.step_key} failed: {msg}", file=sys.stderr)
+            if not result.success:
+                ok = False
+                break
     print()
     _print_table(["asset", "status", "time", "counts"], rows)
-    failed = [e for e in result.all_events if e.is_step_failure]
-    for event in failed:
-        err = event.step_failure_data.error
-        print(f"gristmill: error: {event.step_key} failed: {err.message.strip() if err else '?'}", file=sys.stderr)
-    status = "succeeded" if result.success else "FAILED"
-    print(f"\ngristmill: run {result.run_id[:8]} {status} in {time.monotonic() - started:.1f}s")
-    return 0 if result.success else 1
+    status = "succeeded" if ok else "FAILED"
+    print(f"\ngristmill: run {' '.join(run_ids)} {status} in {time.monotonic() - started:.1f}s")
+    return 0 if ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         pipeline = load_pipeline(args.pipeline, store=args.store)
-        return run_pipeline(pipeline, args.select)
+        return run_pipeline(pipeline, args.select, args.round or None)
     except PipelineError as exc:
         return _fail(str(exc))
 
@@ -209,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage instances to run (+NAME: with upstream, NAME+: with downstream)",
     )
     p.add_argument("--store", help="artifact store root (overrides the file's store:)")
+    p.add_argument(
+        "--round",
+        action="append",
+        metavar="KEY",
+        help="run the round-partitioned stages for this round (e.g. round-003; repeatable) instead of the pipeline",
+    )
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("demo", help="run the embedded demo pipeline end to end")

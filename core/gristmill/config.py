@@ -12,7 +12,7 @@ A pipeline file::
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,12 +58,28 @@ class StageDef(_Strict):
     """One stage instance: which stage, wired to which inputs, with which config."""
 
     stage: str = Field(description="Registered stage name (see `gristmill stages`).")
-    inputs: dict[str, str] = Field(default_factory=dict, description="Stage input name → source or stage instance.")
+    inputs: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Stage input name → source or stage instance (a list for inputs that take many, e.g. eval's "
+        "`models`).",
+    )
     config: dict[str, Any] = Field(default_factory=dict, description="Options of the stage (validated by its model).")
     partitions: Literal["rounds"] | None = Field(None, description="Partition the asset by iterative rounds.")
     group: str | None = Field(None, description="Dagster asset group (default: the stage's own group).")
     seed: int | None = Field(None, description="Overrides the pipeline seed for this instance.")
     description: str = Field("", description="Extra text for the Dagster UI.")
+
+
+class RoundsDef(_Strict):
+    """Iterative post-training rounds: the stages with ``partitions: rounds`` (keys ``round-001``, …)."""
+
+    initial: int = Field(
+        0, ge=0, description="Rounds `gristmill run`/`gristmill demo` materialize (round-001…round-N) by default."
+    )
+    cron: str = Field(
+        "0 3 * * *", description="When the next-round schedule fires (the schedule is defined stopped; turn it on "
+        "in the UI or with `dagster schedule start`)."
+    )
 
 
 class PipelineDef(_Strict):
@@ -74,6 +90,7 @@ class PipelineDef(_Strict):
     seed: int = Field(0, description="Default seed for every stage.")
     sources: dict[str, SourceDef] = Field(default_factory=dict, description="Raw inputs by name.")
     stages: dict[str, StageDef] = Field(description="Stage instances by name (asset names).")
+    rounds: RoundsDef = Field(default_factory=RoundsDef, description="Iterative rounds (partitioned stages).")
 
     @field_validator("sources", "stages")
     @classmethod
@@ -91,7 +108,7 @@ class StageInstance:
     name: str
     spec: StageSpec
     config: StageConfig
-    inputs: dict[str, str]
+    inputs: dict[str, str | list[str]]
     seed: int
     group: str
     partitioned: bool
@@ -100,6 +117,14 @@ class StageInstance:
     @property
     def config_hash(self) -> str:
         return config_hash(self.config)
+
+    @property
+    def refs(self) -> list[str]:
+        """Every source/stage this instance reads (list inputs flattened), in input order."""
+        out: list[str] = []
+        for ref in self.inputs.values():
+            out.extend([ref] if isinstance(ref, str) else ref)
+        return out
 
     @property
     def code_version(self) -> str:
@@ -116,15 +141,32 @@ class Pipeline:
     sources: dict[str, SourceDef]
     stages: dict[str, StageInstance]
     order: tuple[str, ...]
+    rounds: RoundsDef = field(default_factory=RoundsDef)
+
+    @property
+    def partitioned(self) -> list[str]:
+        """Stage instances partitioned by rounds, in run order."""
+        return [n for n in self.order if self.stages[n].partitioned]
 
     def output_kind(self, name: str) -> str:
         return self.sources[name].kind if name in self.sources else self.stages[name].spec.output
+
+    def upstream(self, name: str) -> set[str]:
+        """Stage instances ``name`` (transitively) reads."""
+        out: set[str] = set()
+        todo = [r for r in self.stages[name].refs if r in self.stages]
+        while todo:
+            ref = todo.pop()
+            if ref not in out:
+                out.add(ref)
+                todo.extend(r for r in self.stages[ref].refs if r in self.stages)
+        return out
 
     def downstream(self, name: str) -> set[str]:
         """Stage instances that (transitively) read ``name``."""
         out: set[str] = set()
         for inst in self.order:
-            deps = set(self.stages[inst].inputs.values())
+            deps = set(self.stages[inst].refs)
             if name in deps or deps & out:
                 out.add(inst)
         return out
@@ -221,27 +263,39 @@ def validate_pipeline(
     for name, inst in instances.items():
         where = f"{path}: stages.{name}.inputs"
         spec = inst.spec
-        for param, ref in inst.inputs.items():
+        for param, value in inst.inputs.items():
             accepted = spec.input_kind(param)
             if accepted is None:
                 raise PipelineError(
                     f"{where}.{param}: stage {spec.name!r} has no input {param!r}; "
                     f"its inputs: {', '.join(spec.inputs) or 'none'}"
                 )
-            if ref not in pdef.sources and ref not in instances:
-                known = ", ".join(sorted([*pdef.sources, *instances])) or "none"
-                raise PipelineError(f"{where}.{param}: {ref!r} is neither a source nor a stage; known: {known}")
-            if kind_of(ref) != accepted:
-                raise PipelineError(
-                    f"{where}.{param}: expects a {accepted!r} artifact but {ref!r} produces {kind_of(ref)!r}"
-                )
+            many = spec.takes_many(param)
+            if isinstance(value, list) and not many:
+                raise PipelineError(f"{where}.{param}: takes one source or stage, not a list")
+            refs = [value] if isinstance(value, str) else value
+            if many and not refs:
+                raise PipelineError(f"{where}.{param}: the list is empty")
+            for ref in refs:
+                if ref not in pdef.sources and ref not in instances:
+                    known = ", ".join(sorted([*pdef.sources, *instances])) or "none"
+                    raise PipelineError(f"{where}.{param}: {ref!r} is neither a source nor a stage; known: {known}")
+                if kind_of(ref) != accepted:
+                    raise PipelineError(
+                        f"{where}.{param}: expects a {accepted!r} artifact but {ref!r} produces {kind_of(ref)!r}"
+                    )
+                if ref in instances and instances[ref].partitioned and not (many or inst.partitioned):
+                    raise PipelineError(
+                        f"{where}.{param}: {ref!r} is partitioned by rounds; read it from a partitioned stage or "
+                        "through an input that takes a list (every round)"
+                    )
         missing = [p for p in spec.required_inputs() if p not in inst.inputs]
         if missing:
             raise PipelineError(f"{where}: missing required input(s) {', '.join(missing)} of stage {spec.name!r}")
 
-    order = _topological_order(path, {n: set(i.inputs.values()) & set(instances) for n, i in instances.items()})
+    order = _topological_order(path, {n: set(i.refs) & set(instances) for n, i in instances.items()})
     store_root = Path(store if store is not None else pdef.store).expanduser()
-    return Pipeline(path, pdef.name, store_root, dict(pdef.sources), instances, order)
+    return Pipeline(path, pdef.name, store_root, dict(pdef.sources), instances, order, pdef.rounds)
 
 
 def _topological_order(path: str, deps: dict[str, set[str]]) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from gristmill import __version__
 from gristmill.config import Pipeline, StageInstance
 from gristmill.launch import launch_stage
 from gristmill.plugins import get_plugin_manager
+from gristmill.rounds import previous_round
 from gristmill.sources import resolve_source
 from gristmill.stage import Artifact, ProgressFn, StageContext, decode_metadata, encode_metadata
 from gristmill.store import ArtifactStore, StoreError, cache_key
@@ -36,20 +37,45 @@ class Execution:
         return decode_metadata(self.artifact.manifest.get("metadata", {}))
 
 
-def resolve_inputs(pipeline: Pipeline, inst: StageInstance, store: ArtifactStore) -> dict[str, Artifact]:
-    """Input artifacts of ``inst``: sources from their files, stages from the store's ``latest``."""
-    inputs = {}
-    for param, ref in inst.inputs.items():
-        if ref in pipeline.sources:
-            inputs[param] = resolve_source(ref, pipeline.sources[ref])
+def _artifact_of(pipeline: Pipeline, ref: str, store: ArtifactStore, where: str, partition: str | None) -> Artifact:
+    if ref in pipeline.sources:
+        return resolve_source(ref, pipeline.sources[ref])
+    upstream = store.latest(ref, partition)
+    if upstream is None:
+        which = f"{ref!r} ({partition})" if partition else repr(ref)
+        raise StoreError(
+            f"{where} reads {which}, which has no artifact in {store.root} yet; materialize {which} first"
+        )
+    return upstream
+
+
+def resolve_inputs(
+    pipeline: Pipeline, inst: StageInstance, store: ArtifactStore, partition: str | None = None
+) -> dict[str, Any]:
+    """Input artifacts of ``inst``: sources from their files, stages from the store's ``latest``.
+
+    A list input gets a list (a partitioned stage in it: every committed round, in order). A partitioned
+    instance reads partitioned inputs at its own partition, and — when its stage declares ``previous?`` — its
+    own artifact from the round before ``partition`` (none for round 1; an error if that round is missing).
+    """
+    inputs: dict[str, Any] = {}
+    for param, value in inst.inputs.items():
+        where = f"stage {inst.name!r}: input {param!r}"
+        if isinstance(value, list):
+            arts: list[Artifact] = []
+            for ref in value:
+                if ref in pipeline.stages and pipeline.stages[ref].partitioned:
+                    arts.extend(_artifact_of(pipeline, ref, store, where, p) for p in store.partitions(ref))
+                else:
+                    arts.append(_artifact_of(pipeline, ref, store, where, None))
+            inputs[param] = arts
             continue
-        upstream = store.latest(ref)
-        if upstream is None:
-            raise StoreError(
-                f"stage {inst.name!r}: input {param!r} reads {ref!r}, which has no artifact in {store.root} yet; "
-                f"materialize {ref!r} first"
-            )
-        inputs[param] = upstream
+        own = partition if value in pipeline.stages and pipeline.stages[value].partitioned else None
+        inputs[param] = _artifact_of(pipeline, value, store, where, own)
+    if inst.partitioned and partition is not None and inst.spec.input_kind("previous") == inst.spec.output:
+        before = previous_round(partition)
+        if before is not None:
+            inputs["previous"] = _artifact_of(pipeline, inst.name, store, f"stage {inst.name!r} ({partition})", before)
     return inputs
 
 
@@ -67,8 +93,11 @@ def execute(
     spec = inst.spec
     logger = logger or log
     started = time.monotonic()
-    inputs = resolve_inputs(pipeline, inst, store)
-    input_hashes = {param: art.content_hash for param, art in inputs.items()}
+    inputs = resolve_inputs(pipeline, inst, store, partition)
+    input_hashes = {
+        param: art.content_hash if isinstance(art, Artifact) else [a.content_hash for a in art]
+        for param, art in inputs.items()
+    }
     artifact_id = cache_key(spec.name, spec.version, inst.config_hash, input_hashes, inst.seed, partition)
 
     cached = None if force else store.lookup(name, artifact_id, partition)
@@ -95,9 +124,7 @@ def execute(
             "config": inst.config.model_dump(mode="json"),
             "config_hash": inst.config_hash,
             "seed": inst.seed,
-            "inputs": {
-                p: {"ref": inst.inputs[p], "id": a.id, "content_hash": a.content_hash} for p, a in inputs.items()
-            },
+            "inputs": {p: _input_record(a) for p, a in inputs.items()},
             "counts": dict(result.counts),
             "metadata": encode_metadata(result.metadata),
             "duration_s": round(time.monotonic() - started, 3),
@@ -108,6 +135,14 @@ def execute(
         store.drop_resume_dir(name, artifact_id, partition)
     _notify_finished(spec, artifact, ctx, logger)
     return Execution(artifact, False, time.monotonic() - started)
+
+
+def _input_record(art: Artifact | list[Artifact]) -> Any:
+    """What the manifest says of an input: asset, partition, id and content hash (a list for list inputs)."""
+    if isinstance(art, list):
+        return [_input_record(a) for a in art]
+    return {"ref": art.manifest.get("asset", art.kind), "partition": art.manifest.get("partition"), "id": art.id,
+            "content_hash": art.content_hash}  # fmt: skip
 
 
 def _notify_finished(spec: Any, artifact: Artifact, ctx: StageContext, logger: logging.Logger) -> None:

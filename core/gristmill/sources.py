@@ -44,4 +44,5 @@ def resolve_source(name: str, source: SourceDef) -> Artifact:
         raise SourceError(f"source {name!r}: no files match {source.path!r} (kind {source.kind!r})")
     version = fingerprint(files, source.hash_content)
     base = Path(os.path.commonpath([p.parent for p in files]))
-    return Artifact(kind=source.kind, path=base, id=version, content_hash=version, files=tuple(files))
+    return Artifact(kind=source.kind, path=base, id=version, content_hash=version, files=tuple(files),
+                    manifest={"asset": name, "source": True})  # fmt: skip

@@ -162,8 +162,11 @@ StageFn = Callable[[StageContext, Any, dict[str, Artifact]], StageResult]
 class StageSpec:
     """Describes one stage: its inputs, output, config model and the function that runs it.
 
-    ``inputs`` maps the stage's parameter names to the artifact kind each accepts; a name
-    ending in ``?`` is optional. ``group`` is the default Dagster asset group.
+    ``inputs`` maps the stage's parameter names to the artifact kind each accepts; a name ending in ``?`` is
+    optional; a name ending in ``*`` takes a list (the stage gets ``list[Artifact]``; a partitioned stage in the
+    list contributes every round). An optional input named ``previous`` of the output's kind is, for a stage
+    partitioned by rounds, the same instance's artifact from the preceding round. ``group`` is the default
+    Dagster asset group.
     """
 
     name: str
@@ -192,11 +195,15 @@ class StageSpec:
         return self.description or (self.run.__doc__ or "").strip()
 
     def required_inputs(self) -> dict[str, str]:
-        return {k: v for k, v in self.inputs.items() if not k.endswith("?")}
+        return {k.rstrip("*"): v for k, v in self.inputs.items() if not k.endswith("?")}
 
     def input_kind(self, name: str) -> str | None:
-        """Kind accepted by input ``name`` (optional inputs are declared as ``name?``)."""
-        return self.inputs.get(name) or self.inputs.get(name + "?")
+        """Kind accepted by input ``name`` (declared as ``name``, ``name?`` or ``name*``)."""
+        return self.inputs.get(name) or self.inputs.get(name + "?") or self.inputs.get(name + "*")
+
+    def takes_many(self, name: str) -> bool:
+        """Whether input ``name`` takes a list of artifacts (declared ``name*``)."""
+        return name + "*" in self.inputs
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -164,6 +164,13 @@ class ArtifactStore:
             raise StoreError(f"{pointer} names artifact {artifact_id!r}, which is missing")
         return found
 
+    def partitions(self, asset: str) -> list[str]:
+        """Partition keys of ``asset`` with a committed artifact, sorted."""
+        root = self.root / asset
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.name != NO_PARTITION and (p / LATEST).is_file())
+
     def set_latest(self, asset: str, artifact_id: str, partition: str | None = None) -> None:
         _write_atomic(self.slot(asset, partition) / LATEST, artifact_id + "\n")
 

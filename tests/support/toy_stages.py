@@ -67,6 +67,28 @@ UPPER = StageSpec(
 )
 
 
+def next_round(ctx, config: UpperConfig, inputs) -> StageResult:
+    """One line per round: the previous round's lines (or the input's texts) plus this round's key."""
+    start = inputs.get("previous") or inputs["documents"]
+    lines = [line for p in start.glob("*.jsonl") for line in p.read_text(encoding="utf-8").splitlines()]
+    lines.append(json.dumps({"id": str(len(lines)), "text": ctx.partition_key or "no round", "metadata": {}}))
+    (ctx.output_dir / "00000.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return StageResult(counts={"documents_out": len(lines), "from_previous": int("previous" in inputs)})
+
+
+def collect(ctx, config: UpperConfig, inputs) -> StageResult:
+    """Write which artifacts (asset, partition) the list input received."""
+    rows = [{"asset": a.manifest.get("asset"), "partition": a.manifest.get("partition")} for a in inputs["documents"]]
+    (ctx.output_dir / "inputs.json").write_text(json.dumps(rows), encoding="utf-8")
+    return StageResult(counts={"inputs": len(rows)})
+
+
+ROUND = StageSpec(name="toy_round", version="1", inputs={"documents": "documents", "previous?": "documents"},
+                  output="documents", config=UpperConfig, run=next_round)  # fmt: skip
+COLLECT = StageSpec(name="toy_collect", version="1", inputs={"documents*": "documents"}, output="report",
+                    config=UpperConfig, run=collect)  # fmt: skip
+
+
 @hookimpl
 def gristmill_register_stages():
-    return [WORDS, UPPER]
+    return [WORDS, UPPER, ROUND, COLLECT]
