@@ -34,6 +34,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.pretrain",
     "gristmill_plugins.retrieval_docs",
     "gristmill_plugins.long_context",
+    "gristmill_plugins.sft",
+    "gristmill_plugins.reward_model",
+    "gristmill_plugins.eval_accuracy",
+    "gristmill_plugins.rejection_sampling",
+    "gristmill_plugins.dpo",
 )
 
 

@@ -61,6 +61,7 @@ ROUNDTRIP_PROBES = (
     "Hello, world!  Two spaces,\ttabs\nand newlines.\n\n",
     "Ünïcödé café naïve — “quotes” … 日本語のテキスト 🙂🚀 👩‍👩‍👧",
     " leading space and trailing space ",
+    "I have 123 apples, 45 + 6 = 51. Call 0800 123 4567 in 2024!",
 )
 
 CHAT_PROBE = [
@@ -120,6 +121,12 @@ class TokenizerConfig(StageConfig):
     model_max_length: int = Field(
         2048, ge=1, description="model_max_length written to tokenizer_config.json (the context length models use)."
     )
+    split_digits: bool = Field(
+        False,
+        description="Split every digit into its own token (a Digits(individual_digits=True) pre-tokenizer before "
+        "ByteLevel, as Llama 1 and PaLM do), so numbers are spelled digit by digit and arithmetic is easier to "
+        "learn; False: the GPT-2 regex keeps runs of digits together and BPE may merge them.",
+    )
 
     @model_validator(mode="after")
     def _check_tokens(self) -> "TokenizerConfig":
@@ -151,11 +158,20 @@ def _doc_id(doc: dict[str, Any], index: int) -> str:
 
 
 def build_tokenizer(config: TokenizerConfig) -> tuple[Any, Any]:
-    """An untrained byte-level BPE ``tokenizers.Tokenizer`` and its ``BpeTrainer``."""
+    """An untrained byte-level BPE ``tokenizers.Tokenizer`` and its ``BpeTrainer``.
+
+    With ``config.split_digits`` the pre-tokenizer is ``Sequence([Digits(individual_digits=True), ByteLevel])``,
+    so every digit is a separate pre-token and no learned merge spans two digits.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if config.split_digits:
+        # Digits first: "123" → "1", "2", "3" before the GPT-2 regex and byte mapping, so no merge can join digits.
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    else:
+        tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

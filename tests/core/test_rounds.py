@@ -98,17 +98,21 @@ def test_schedule_adds_the_next_round_and_retries_an_unfinished_one(tmp_path):
     schedule = defs.resolve_schedule_def("toy_next_round")
     repo = defs.get_repository_def()
     store = ArtifactStore(pipeline.store)
+
+    def tick(instance):
+        return schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repo)).run_requests[0]
+
     with dg.instance_for_test() as instance:
-        request = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repo)).run_requests[0]
+        request = tick(instance)
         assert request.partition_key == "round-001"
         assert instance.get_dynamic_partitions("rounds") == ["round-001"]
         # Not materialized yet (say the run failed): the next tick asks for round-001 again, adds nothing.
-        again = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repo)).run_requests[0]
+        again = tick(instance)
         assert again.partition_key == "round-001" and instance.get_dynamic_partitions("rounds") == ["round-001"]
         result = dg.materialize(build_assets(pipeline), instance=instance, partition_key="round-001",
                                 selection=[dg.AssetKey("policy")])  # fmt: skip
         assert result.success and store.latest("policy", "round-001") is not None
-        request = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repo)).run_requests[0]
+        request = tick(instance)
         assert request.partition_key == "round-002"
         assert pending_round(pipeline, store, ["round-001", "round-002"]) == "round-002"
 

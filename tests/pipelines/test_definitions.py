@@ -19,12 +19,20 @@ DEMO_GRAPH = {
     "crawl_unfiltered": {"demo_crawl"},
     "quality_model": {"crawl_unfiltered", "reference"},
     "quality": {"dedup", "quality_model"},
-    "tokenizer": {"quality"},
-    "tokens": {"quality", "tokenizer"},
+    "tasks": set(),
+    "pretrain_docs": {"tasks", "quality"},
+    "tokenizer": {"pretrain_docs"},
+    "tokens": {"pretrain_docs", "tokenizer"},
     "pretrain": {"tokens", "tokenizer"},
     "retrieval": {"quality"},
     "retrieval_tokens": {"retrieval", "tokenizer"},
     "long_context": {"pretrain", "retrieval_tokens", "tokens"},
+    "sft": {"long_context", "tasks"},
+    "rejection": {"sft", "tasks"},
+    "rs_sft": {"sft", "rejection"},
+    "reward": {"sft", "rejection"},
+    "dpo": {"rs_sft", "tasks", "reward"},
+    "eval": {"pretrain", "long_context", "sft", "rs_sft", "dpo", "tasks"},
 }
 
 
@@ -47,7 +55,12 @@ def test_demo_definitions_graph_snapshot(monkeypatch, tmp_path):
     assert crawl.group_name == "data"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("crawl", "min_documents_kept") in checks and ("quality_model", "min_auc") in checks
+    assert ("dpo", "heldout_accuracy") in checks and ("sft", "loss_decreased") in checks
     assert definitions.resolve_job_def("demo_job") is not None
+    assert graph.get(dg.AssetKey("dpo")).partitions_def == dg.DynamicPartitionsDefinition(name="rounds")
+    assert definitions.resolve_job_def("demo_rounds_job") is not None
+    assert definitions.resolve_schedule_def("demo_next_round").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert definitions.resolve_sensor_def("demo_round_on_new_data") is not None
 
 
 def test_workspace_yaml_loads_with_dagster_cli(tmp_path):
@@ -75,30 +88,42 @@ def _crawl_meta(result: dg.ExecuteInProcessResult) -> dict:
 
 
 @pytest.mark.slow
-def test_materialize_the_whole_demo_then_cache_hit(tmp_path):
-    """The demo through Dagster: every asset (data, pretrain, long_context) materializes and its gates pass."""
+def test_materialize_the_demo_data_stages_then_cache_hit(tmp_path):
+    """The demo's data stages through Dagster: they materialize, their gates pass, a second run is all cache hits.
+    (The whole chain, training and rounds included, runs once in tests/e2e through `gristmill demo`.)"""
     from gristmill.assets import build_assets
 
     pipeline = load_pipeline(pipeline_path(), store=tmp_path)
+    data = dg.AssetSelection.assets("tokens").upstream() - dg.AssetSelection.assets(*pipeline.sources)
     with dg.DagsterInstance.ephemeral() as instance:
-        first = dg.materialize(build_assets(pipeline), instance=instance)
+        first = dg.materialize(build_assets(pipeline), instance=instance, selection=data)
         meta = _crawl_meta(first)
         mats = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
-        assert mats == set(DEMO_GRAPH)
+        assert mats == {"tokens"} | {k for k in DEMO_GRAPH if k in _upstream("tokens")}
         tokens = next(e.materialization for e in first.get_asset_materialization_events()
                       if e.asset_key.to_user_string() == "tokens")
         assert tokens.metadata["train_sequences"].value > 100
         assert meta["gristmill/cache_hit"] is False
         assert meta["documents_kept"] > 20
         assert meta["documents_kept"] < meta["documents_extracted"]
-        second = dg.materialize(build_assets(pipeline), instance=instance)
+        second = dg.materialize(build_assets(pipeline), instance=instance, selection=data)
         again = _crawl_meta(second)
     assert again["gristmill/cache_hit"] is True
     assert again["gristmill/artifact_id"] == meta["gristmill/artifact_id"]
     checks = [e.asset_check_evaluation_data for e in first.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    gates = ("min_documents_kept", "min_auc", "loss_decreased", "needle_retrieval", "short_context_recovery")
+    gates = ("min_documents_kept", "min_auc")
     assert {c.check_name for c in checks} >= set(gates)
     assert all(c.passed for c in checks if c.check_name in gates)
+
+
+def _upstream(name: str) -> set[str]:
+    out, todo = set(), [name]
+    while todo:
+        for parent in DEMO_GRAPH[todo.pop()]:
+            if parent not in out:
+                out.add(parent)
+                todo.append(parent)
+    return out
 
 
 def test_config_change_changes_code_version(tmp_path):

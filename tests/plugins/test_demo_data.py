@@ -419,10 +419,10 @@ def test_stage_runs_as_plain_function_and_uses_context_seed(tmp_path: Path) -> N
 
 def test_registered_like_a_plugin() -> None:
     from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
-    from gristmill_plugins.demo_data.tasks import TASKS_SPEC
+    from gristmill_plugins.demo_data.tasks import TASK_DOCUMENTS_SPEC, TASKS_SPEC
 
     specs = demo_data.gristmill_register_stages()
-    assert specs == [SPEC, REFERENCE_SPEC, TASKS_SPEC]
+    assert specs == [SPEC, REFERENCE_SPEC, TASKS_SPEC, TASK_DOCUMENTS_SPEC]
     assert SPEC.name == "synthetic_crawl"
     assert SPEC.inputs == {}
     assert SPEC.output == "warc"

@@ -206,3 +206,47 @@ def test_registered_as_builtin_stage():
     assert spec is SPEC and spec.inputs == {"documents": "documents"} and spec.output == "tokenizer"
     assert spec.group == "data"
     assert all(info.description for info in TokenizerConfig.model_fields.values())
+
+
+NUMBER_TEXT = "I have 123 apples, 45 + 6 = 51. Call 0800 123 4567 in 2024!  Then 7 × 12 = 84.\n"
+
+
+def _number_corpus(folder: Path) -> Path:
+    """Arithmetic-like documents where multi-digit numbers repeat often enough for BPE to merge them."""
+    with DocumentWriter(folder) as writer:
+        for i in range(400):
+            a, b = i % 37 + 10, i % 23 + 100
+            text = f"Sam has {a} apples and buys {b} more. {a} + {b} = {a + b}. The answer is {a + b}. {NUMBER_TEXT}"
+            writer.write({"text": text, "id": f"n{i}", "metadata": {}})
+    return folder
+
+
+def _number_pieces(folder: Path, text: str) -> list[str]:
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    ids = hf.encode(text, add_special_tokens=False)
+    assert hf.decode(ids) == text
+    return [piece for piece in (hf.decode([i]) for i in ids) if any(c.isdigit() for c in piece)]
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_split_digits_round_trips_and_spells_numbers(tmp_path: Path, split: bool):
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = _docs(_number_corpus(tmp_path / "docs"))
+    cfg = {"vocab_size": 600, "holdout_fraction": 0.0} | ({"split_digits": True} if split else {})
+    run_stage(SPEC, tmp_path / "tok", cfg, {"documents": corpus})
+    fast = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tok" / "tokenizer.json"))
+    for text in (NUMBER_TEXT, " 2024 and 1,000,000.5 ", "x=12345;y=-67\n"):
+        assert fast.decode(fast.encode(text, add_special_tokens=False)) == text
+    pieces = _number_pieces(tmp_path / "tok", NUMBER_TEXT + " 1234567")
+    digits = [sum(c.isdigit() for c in piece) for piece in pieces]
+    if split:  # every digit its own token, with or without a leading space
+        assert max(digits) == 1 and all(piece.strip().isdigit() for piece in pieces)
+    else:  # today's behaviour: the GPT-2 regex keeps digit runs together and BPE merges frequent numbers
+        assert max(digits) > 1
+
+
+def test_split_digits_is_off_by_default():
+    assert TokenizerConfig().split_digits is False

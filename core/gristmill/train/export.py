@@ -60,6 +60,8 @@ def save_model_dir(model: Any, out_dir: str | os.PathLike[str], tokenizer_dir: s
     out.mkdir(parents=True, exist_ok=True)
     ids = _special_ids(tok_dir)
     model.config.use_cache = True  # training turns the KV cache off; generation wants it
+    if model.generation_config is not None:  # generate() reads this copy (without it: O(n²) decoding)
+        model.generation_config.use_cache = True
     for key, value in ids.items():
         setattr(model.config, key, value)
         if model.generation_config is not None:

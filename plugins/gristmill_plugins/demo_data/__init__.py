@@ -219,8 +219,8 @@ SPEC = StageSpec(
 
 @hookimpl
 def gristmill_register_stages() -> list[StageSpec]:
-    """The ``synthetic_crawl``, ``synthetic_reference`` and ``arithmetic_tasks`` stages."""
+    """The ``synthetic_crawl``, ``synthetic_reference``, ``arithmetic_tasks`` and ``task_documents`` stages."""
     from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
-    from gristmill_plugins.demo_data.tasks import TASKS_SPEC
+    from gristmill_plugins.demo_data.tasks import TASK_DOCUMENTS_SPEC, TASKS_SPEC
 
-    return [SPEC, REFERENCE_SPEC, TASKS_SPEC]
+    return [SPEC, REFERENCE_SPEC, TASKS_SPEC, TASK_DOCUMENTS_SPEC]

@@ -10,16 +10,23 @@ data already holds the domain. Three files, deterministic by seed::
                                                                            sft.jsonl or prompts.jsonl
 
 :func:`gristmill.verify.is_correct` checks a completion against ``answer`` exactly.
+
+``task_documents`` turns ``sft.jsonl`` (only: prompts and eval stay unseen) into pretraining ``documents`` — each
+problem as plain text, question + " " + worked solution, the way the crawl's maths articles print it — and passes
+an optional ``documents`` input through unchanged, so a pipeline can add the domain to its pretraining corpus.
 """
 
 import json
 import random
+import shutil
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table
+from gristmill.documents import DocumentWriter, document_shards, iter_documents
 from gristmill.verify import extract_answer
 from gristmill_plugins.demo_data.maths import _math_problem
 from gristmill_plugins.demo_data.vocab import _base_context
@@ -105,5 +112,120 @@ TASKS_SPEC = StageSpec(
     config=ArithmeticTasksConfig,
     run=run_arithmetic_tasks,
     description="Verifiable arithmetic word problems: SFT conversations, a prompt pool and a held-out eval set.",
+    group="data",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# task_documents: sft.jsonl → pretraining documents (+ passthrough of a documents input)
+# --------------------------------------------------------------------------------------------
+
+TASK_DOCS_DIR = "tasks"  # sub-folder of the output holding the rendered problems (passthrough shards keep their paths)
+
+
+class TaskDocumentsConfig(StageConfig):
+    """Options of the ``task_documents`` stage."""
+
+    problems_per_document: int = Field(
+        8, ge=1, le=10_000, description="Problems (question + worked solution) joined into one document."
+    )
+    repeat: int = Field(
+        1, ge=1, le=100, description="Epochs over the problems; each epoch is reshuffled and regrouped into documents."
+    )
+    max_problems: int | None = Field(
+        None, ge=1, description="Use at most this many sft.jsonl problems (the first ones); None: all of them."
+    )
+    separator: str = Field("\n", description="Text between two problems of the same document.")
+    seed: int | None = Field(None, description="Seed of the shuffling; None: the instance seed.")
+
+
+def read_sft_problems(tasks: Artifact) -> list[tuple[str, str, str]]:
+    """(question, worked solution, answer) of every row of the tasks artifact's ``sft.jsonl``.
+
+    Only ``sft.jsonl`` is read: ``prompts.jsonl`` and ``eval.jsonl`` must stay unseen by pretraining.
+    """
+    path = Path(tasks.path) / "sft.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"task_documents: input {tasks.describe()} has no sft.jsonl")
+    problems: list[tuple[str, str, str]] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            turns = {m["role"]: m["content"] for m in row.get("messages", [])}
+            if "user" not in turns or "assistant" not in turns:
+                raise ValueError(f"task_documents: {path}:{lineno}: a row needs a user and an assistant message")
+            problems.append((turns["user"], turns["assistant"], str(row.get("answer", ""))))
+    return problems
+
+
+def _copy_documents(source: Artifact, out_dir: Path) -> tuple[int, int]:
+    """Copy ``source``'s shards byte for byte under their relative paths; returns (shards, documents)."""
+    shards = document_shards(source)
+    root = Path(source.path)
+    for shard in shards:
+        rel = shard.relative_to(root) if shard.is_relative_to(root) else Path(shard.name)
+        if rel.parts[0] == TASK_DOCS_DIR:
+            raise ValueError(f"task_documents: input shard {shard} collides with the output folder {TASK_DOCS_DIR}/")
+        target = out_dir / rel
+        if target.exists():
+            raise ValueError(f"task_documents: two input shards map to {rel}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shard, target)
+    return len(shards), sum(1 for _ in iter_documents(source)) if shards else 0
+
+
+def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: dict[str, Artifact]) -> StageResult:
+    """Write the ``documents`` input's shards unchanged plus documents of worked arithmetic problems rendered from
+    the tasks' ``sft.jsonl`` (question + " " + solution, ``problems_per_document`` per document, ``repeat`` epochs,
+    shuffled by seed). ``prompts.jsonl`` and ``eval.jsonl`` are never read."""
+    seed = ctx.seed if config.seed is None else config.seed
+    problems = read_sft_problems(inputs["tasks"])[: config.max_problems]
+    if not problems:
+        raise ValueError(f"task_documents: {inputs['tasks'].describe()} has an empty sft.jsonl")
+    source = inputs.get("documents")
+    shards_in, documents_in = _copy_documents(source, ctx.output_dir) if source is not None else (0, 0)
+
+    rng = random.Random(f"task-documents:{seed}")
+    samples: list[dict[str, Any]] = []
+    with DocumentWriter(ctx.output_dir / TASK_DOCS_DIR) as writer:
+        for epoch in range(config.repeat):
+            order = list(range(len(problems)))
+            rng.shuffle(order)
+            for start in range(0, len(order), config.problems_per_document):
+                picked = order[start : start + config.problems_per_document]
+                text = config.separator.join(f"{problems[i][0]} {problems[i][1]}" for i in picked)
+                doc_id = f"task-{seed}-{epoch}-{start // config.problems_per_document}"
+                meta = {"source": "arithmetic_tasks", "epoch": epoch, "problems": len(picked),
+                        "sft_rows": picked, "answers": [problems[i][2] for i in picked]}  # fmt: skip
+                writer.write({"text": text, "id": doc_id, "metadata": meta})
+                if len(samples) < 3:
+                    samples.append({"id": doc_id, "problems": len(picked), "text": text[:300]})
+            ctx.progress(epoch + 1, config.repeat, "epochs")
+        task_docs = writer.count
+    ctx.log.info("task_documents: %d passthrough documents + %d task documents (%d problems × %d epochs)",
+                 documents_in, task_docs, len(problems), config.repeat)  # fmt: skip
+    return StageResult(
+        counts={
+            "documents_in": documents_in,
+            "shards_in": shards_in,
+            "task_documents": task_docs,
+            "problems": len(problems),
+            "problems_written": len(problems) * config.repeat,
+            "documents_out": documents_in + task_docs,
+        },
+        metadata={"samples": Table(samples)},
+    )
+
+
+TASK_DOCUMENTS_SPEC = StageSpec(
+    name="task_documents",
+    version="1",
+    inputs={"tasks": "dataset", "documents?": "documents"},
+    output="documents",
+    config=TaskDocumentsConfig,
+    run=run_task_documents,
+    description="Pretraining documents from the tasks' SFT problems (plain text), plus an optional documents input.",
     group="data",
 )

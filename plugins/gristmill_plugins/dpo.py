@@ -1,0 +1,364 @@
+"""``dpo``: one round of on-policy DPO — sample, score, pair best vs worst, train with TRL's ``DPOTrainer``.
+
+Meant to be partitioned by rounds (``round-001``, ``round-002``, …): round 1 starts from the ``policy`` input,
+round n from ``previous`` — this stage instance's own artifact of round n−1, which the runner passes — so
+``policy_{n+1} = DPO(policy_n)``. Each round:
+
+1. takes its slice of the prompt pool (a seeded permutation of ``file``, ``prompts_per_round`` prompts per round,
+   consecutive rounds consecutive windows, wrapping around);
+2. samples ``samples_per_prompt`` completions per prompt from the round's starting policy and scores them with
+   the verifier (exact answer), the reward model, or both (see ``rejection_sampling``);
+3. builds best-vs-worst preference pairs where the scores differ (by ≥ ``min_score_gap``) and fails when fewer
+   than ``min_pairs`` exist — all samples scored the same, nothing to learn from;
+4. trains with ``DPOTrainer`` against the round's starting policy as the frozen reference;
+5. scores held-out accuracy (``eval_file``) before and after; the blocking check ``heldout_accuracy`` fails when it
+   drops by more than ``max_accuracy_drop``.
+
+The output is a ``model`` folder (``config.json``, ``model.safetensors``, tokenizer files) plus
+``training_log.json`` (round, starting artifact, trainer logs) and ``dpo_pairs.jsonl`` (the round's pairs).
+"""
+
+import json
+import math
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gristmill import (
+    Artifact,
+    CheckOutcome,
+    CheckSpec,
+    StageConfig,
+    StageContext,
+    StageResult,
+    StageSpec,
+    Table,
+    hookimpl,
+)
+from gristmill.launch import LaunchConfig
+
+LOSS_TYPES = Literal[
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
+    "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+]  # fmt: skip
+
+
+class DPOStageConfig(StageConfig):
+    """Options of the ``dpo`` stage."""
+
+    file: str = Field("prompts.jsonl", description="Prompt pool file of the prompts dataset ({'prompt', 'answer'}).")
+    prompts_per_round: int | None = Field(
+        64, ge=1, description="Prompts sampled per round (a seeded window of the pool); None: the whole pool."
+    )
+    samples_per_prompt: int = Field(8, ge=2, description="K: on-policy completions sampled per prompt.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold (1: off).")
+    max_new_tokens: int = Field(128, ge=1, description="Longest completion, in tokens (sampling and held-out eval).")
+    generation_batch_size: int = Field(
+        64, ge=1, description="Sequences per generate call when sampling and evaluating (multiple of K when sampling)."
+    )
+    scorer: Literal["verifier", "reward_model", "both"] = Field(
+        "verifier",
+        description="verifier: exact answer 1/0; reward_model: the reward_model input's score; both: the verifier "
+        "decides and the reward model breaks ties (score = correct + sigmoid(reward)).",
+    )
+    reward_batch_size: int = Field(32, ge=1, description="Conversations per reward-model forward pass.")
+    min_score_gap: float = Field(0.0, ge=0, description="A pair needs best − worst score > 0 and ≥ this.")
+    verified_pairs: bool = Field(
+        True,
+        description="With scorer both: pair only a verifier-correct chosen with a verifier-wrong rejected (the reward "
+        "model picks which of them); False: the reward model alone may pair two wrong answers.",
+    )
+    min_pairs: int = Field(1, ge=1, description="Fail the round when fewer preference pairs than this can be built.")
+    beta: float = Field(0.1, gt=0, description="DPO β: strength of the pull towards the reference policy.")
+    loss_type: LOSS_TYPES = Field("sigmoid", description="TRL DPO loss (sigmoid = the DPO paper's; ipo, hinge, …).")
+    nll_weight: float = Field(
+        0.0, ge=0, description="Add this times the chosen answers' NLL (TRL loss 'sft') to the DPO loss, as iterative "
+        "RPO does for reasoning (Pang et al. 2024): keeps DPO from lowering the likelihood of correct answers; 0: off.",
+    )
+    lr: float = Field(5e-6, gt=0, description="Peak learning rate (AdamW, linear decay).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the round's pairs (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
+    batch_size: int = Field(8, ge=1, description="Pairs per device per optimizer step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+    max_length: int | None = Field(
+        None, ge=8, description="Longest prompt+completion in tokens (longer ones are truncated); None: the context."
+    )
+    precompute_ref_log_probs: bool = Field(
+        False, description="Compute the reference log-probs once before training (no reference model kept in memory)."
+    )
+    bf16: bool = Field(True, description="bf16 mixed precision (only used on GPUs that support it).")
+    eval_file: str | None = Field(
+        "eval.jsonl",
+        description="Held-out {'prompt', 'answer'} file of the prompts dataset, scored before and after; skipped "
+        "when the dataset has none (an explicitly set name must exist). None: no held-out check.",
+    )
+    eval_examples: int = Field(200, ge=1, description="Score at most this many held-out prompts (greedy).")
+    max_accuracy_drop: float = Field(
+        0.02, ge=0, le=1, description="Check heldout_accuracy: accuracy may fall by at most this much in a round."
+    )
+    seed: int | None = Field(None, description="Seed of the prompt windows and sampling; None: the instance seed.")
+    launch: LaunchConfig = Field(
+        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
+    )
+
+
+class DPOStageError(ValueError):
+    """Inputs or config that cannot work together, or a round with nothing to train on; the message says which."""
+
+
+def round_prompts(n_pool: int, per_round: int | None, round_no: int, seed: int) -> list[int]:
+    """Indices (sorted) of the pool's prompts used by round ``round_no``: window ``round_no - 1`` of a seeded
+    permutation, ``per_round`` long, wrapping around the pool."""
+    if per_round is None or per_round >= n_pool:
+        return list(range(n_pool))
+    order = list(range(n_pool))
+    random.Random(f"dpo-prompts:{seed}").shuffle(order)
+    start = (round_no - 1) * per_round % n_pool
+    return sorted(order[(start + i) % n_pool] for i in range(per_round))
+
+
+def _eval_rows(config: DPOStageConfig, prompts: Artifact) -> tuple[list[dict[str, Any]], str | None]:
+    from gristmill import post_training as pt
+
+    if config.eval_file is None:
+        return [], None
+    found = [p for p in prompts.glob(config.eval_file) if p.name == config.eval_file]
+    if not found:
+        if "eval_file" in config.model_fields_set:
+            raise DPOStageError(f"dpo: eval_file {config.eval_file!r} not found in {prompts.describe()}")
+        return [], None
+    rows = pt.load_prompts(found[0], config.eval_examples)
+    pt.require_answers(found[0], rows, "held-out accuracy is scored against it")
+    return rows, found[0].name
+
+
+def _curves(history: list[dict[str, float]]) -> dict[str, Any]:
+    from gristmill.plots import figure_markdown, small_figure
+    from gristmill.post_training import log_curve
+
+    out: dict[str, Any] = {}
+    fig, ax = small_figure()
+    points = log_curve(history, "loss")
+    if points:
+        ax.plot(*zip(*points, strict=True), lw=1, marker=".", label="DPO loss")
+    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="start (ln 2)")
+    ax.set_xlabel("step")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    out["loss_curve"] = figure_markdown(fig, "DPO loss curve")
+    fig, ax = small_figure()
+    for key, label in (("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")):
+        points = log_curve(history, key)
+        if points:
+            ax.plot(*zip(*points, strict=True), lw=1, marker=".", label=label)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("step")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    out["margins_curve"] = figure_markdown(fig, "DPO implicit reward margins")
+    return out
+
+
+def _last(history: list[dict[str, float]], key: str) -> float:
+    values = [h[key] for h in history if key in h]
+    return round(values[-1], 4) if values else math.nan
+
+
+def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifact]) -> StageResult:
+    """One on-policy DPO round: sample K per prompt, pair best vs worst, train against the starting policy."""
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import DPOConfig, DPOTrainer
+
+    from gristmill import post_training as pt
+    from gristmill.rounds import round_number
+    from gristmill.train.devices import process_state
+    from gristmill.train.export import load_causal_lm, save_model_dir
+
+    policy, prompts_art, rm_art, previous = (inputs["policy"], inputs["prompts"], inputs.get("reward_model"),
+                                             inputs.get("previous"))  # fmt: skip
+    if config.scorer != "verifier" and rm_art is None:
+        raise DPOStageError(
+            f"dpo: scorer {config.scorer!r} needs the reward_model input (none is wired); "
+            "wire a reward model or use scorer: verifier"
+        )
+    round_no = round_number(ctx.partition_key) if ctx.partition_key is not None else 1
+    start_art, started_from = (previous, "previous") if previous is not None else (policy, "policy")
+    if round_no > 1 and previous is None:
+        ctx.log.warning("%s: round %d without a previous round's model: starting from the policy input",
+                        ctx.instance, round_no)  # fmt: skip
+    seed = ctx.seed if config.seed is None else config.seed
+    state = process_state()
+
+    path = pt.dataset_file(prompts_art, config.file)
+    pool = pt.load_prompts(path)
+    if config.scorer != "reward_model":
+        pt.require_answers(path, pool)
+    rows = [pool[i] for i in round_prompts(len(pool), config.prompts_per_round, round_no, seed)]
+    eval_rows, eval_name = _eval_rows(config, prompts_art)
+
+    model, tokenizer = pt.load_policy(start_art)
+    model.to(state.device)
+    context = int(model.config.max_position_embeddings)
+    if config.max_length is not None and config.max_length > context:
+        raise DPOStageError(f"dpo: max_length {config.max_length} exceeds the {context}-token context of "
+                            f"{start_art.describe()}")  # fmt: skip
+    reward = None
+    if config.scorer != "verifier":
+        reward = pt.load_reward_model(rm_art)  # type: ignore[arg-type]
+        reward[0].to(state.device)
+    ctx.log.info("%s: %s from %s (%s), %d prompts × %d samples", ctx.instance, ctx.partition_key or "single round",
+                 started_from, start_art.id, len(rows), config.samples_per_prompt)  # fmt: skip
+
+    before = None
+    if eval_rows and state.is_main_process:
+        ctx.progress(0, None, "held-out accuracy of the starting policy")
+        before = pt.score_accuracy(model, tokenizer, eval_rows, config.max_new_tokens, config.generation_batch_size)
+    scored = pt.sample_and_score(
+        model, tokenizer, rows, num_samples=config.samples_per_prompt, max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature, top_p=config.top_p, batch_size=config.generation_batch_size,
+        seed=seed + 1009 * (round_no - 1), scorer=config.scorer, reward_model=reward,
+        reward_batch_size=config.reward_batch_size,
+        progress=lambda done, total: ctx.progress(done, total, "on-policy samples"),
+    )  # fmt: skip
+    reward = None  # the reward model is not needed for training: free it
+    pairs = pt.preference_pairs(rows, scored, config.min_score_gap, verified_only=config.verified_pairs)
+    if len(pairs) < config.min_pairs:
+        raise DPOStageError(
+            f"dpo ({ctx.partition_key or 'single round'}): only {len(pairs)} preference pairs from {len(rows)} prompts "
+            f"× {config.samples_per_prompt} samples (min_pairs {config.min_pairs}): the {config.scorer} scorer gave "
+            f"the samples of {len(rows) - len(pairs)} prompts equal scores (or gaps below min_score_gap "
+            f"{config.min_score_gap}) — nothing to train on. Sample more (samples_per_prompt, prompts_per_round, "
+            "temperature) or use a reward model (scorer: both)"
+        )
+
+    world = state.num_processes
+    steps = config.max_steps or max(1, math.ceil(
+        len(pairs) / (config.batch_size * config.gradient_accumulation_steps * world) * config.epochs))  # fmt: skip
+    history: list[dict[str, float]] = []
+    losses = [config.loss_type, "sft"] if config.nll_weight else [config.loss_type]
+    weights = [1.0, config.nll_weight] if config.nll_weight else None
+    args = DPOConfig(**pt.trainer_args(
+        ctx, bf16=config.bf16,
+        learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        max_length=config.max_length or context, beta=config.beta, loss_type=losses,
+        loss_weights=weights,
+        precompute_ref_log_probs=config.precompute_ref_log_probs, activation_checkpointing=False,
+        logging_steps=max(1, steps // 50), logging_first_step=True, lr_scheduler_type="linear",
+    ))  # fmt: skip
+    # The reference is the round's starting policy: loaded from its validated folder (safetensors only); with
+    # precomputed reference log-probs TRL uses the policy itself before the first step and keeps no copy.
+    ref_model = None if config.precompute_ref_log_probs else load_causal_lm(start_art.path)
+    tokenizer.padding_side = "right"
+    model.train()
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=args,
+        train_dataset=Dataset.from_list(pairs),
+        processing_class=tokenizer,
+        callbacks=[pt.stage_callback(ctx, history)],
+    )
+    trainer.remove_callback(PrinterCallback)
+    start = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - start
+    if not state.is_main_process:
+        return StageResult()
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.eval()
+    tokenizer.padding_side = "left"
+    after = None
+    if before is not None:
+        ctx.progress(0, None, "held-out accuracy of the trained policy")
+        after = pt.score_accuracy(model, tokenizer, eval_rows, config.max_new_tokens, config.generation_batch_size)
+
+    out = ctx.output_dir
+    save_model_dir(model, out, start_art.path)
+    pt.write_jsonl(out / "dpo_pairs.jsonl", pairs)
+    origin = {"input": started_from, "artifact": start_art.id,
+              "partition": start_art.manifest.get("partition")}  # fmt: skip
+    (out / "training_log.json").write_text(json.dumps(
+        {"round": ctx.partition_key, "started_from": origin, "history": history}, separators=(",", ":")
+    ) + "\n", encoding="utf-8")  # fmt: skip
+
+    losses = [h["loss"] for h in history if "loss" in h]
+    counts: dict[str, int | float] = {
+        "round": round_no,
+        "prompts": len(rows),
+        "samples": scored.total,
+        "pairs": len(pairs),
+        "samples_per_second": round(scored.total / scored.seconds, 2) if scored.seconds > 0 else 0.0,
+        "steps": int(trainer.state.global_step),
+        "first_loss": round(losses[0], 4) if losses else math.nan,
+        "final_loss": round(losses[-1], 4) if losses else math.nan,
+        "rewards_accuracy": _last(history, "rewards/accuracies"),
+        "margins": _last(history, "rewards/margins"),
+        "steps_per_second": round(float(output.metrics.get("train_steps_per_second", 0.0)), 4),
+        "train_seconds": round(seconds, 2),
+    }
+    if scored.correct is not None:
+        counts["pass_at_1"] = round(scored.pass_at(1) or 0.0, 4)
+    if scored.rewards is not None:
+        counts["mean_reward"] = round(sum(map(sum, scored.rewards)) / scored.total, 4)
+    if before is not None and after is not None:
+        counts["accuracy_before"] = round(before["accuracy"], 4)
+        counts["accuracy_after"] = round(after["accuracy"], 4)
+        counts["accuracy_drop"] = round(before["accuracy"] - after["accuracy"], 4)
+        counts["eval_examples"] = len(eval_rows)
+    metadata: dict[str, Any] = {
+        **_curves(history),
+        "score_distribution": pt.score_histogram(scored, f"on-policy sample scores ({config.scorer})"),
+        "samples": Table(pt.samples_table(rows, scored)),
+        "round": ctx.partition_key,
+        "started_from": origin,
+        "scorer": config.scorer,
+    }
+    if after is not None:
+        metadata["heldout_samples"] = Table(after["samples"])
+        metadata["eval_file"] = eval_name
+    return StageResult(counts=counts, metadata=metadata)
+
+
+def heldout_accuracy_check(counts: Mapping[str, Any], config: DPOStageConfig) -> CheckOutcome:
+    """Passes when held-out accuracy fell by at most ``config.max_accuracy_drop`` (or there is no eval set)."""
+    drop = counts.get("accuracy_drop")
+    if drop is None or not math.isfinite(float(drop)):
+        return CheckOutcome(True, "no held-out eval set: nothing to compare (set eval_file to gate rounds)")
+    before, after = counts.get("accuracy_before", math.nan), counts.get("accuracy_after", math.nan)
+    ok = float(drop) <= config.max_accuracy_drop + 1e-9
+    return CheckOutcome(ok, f"held-out accuracy {float(before):.3f} → {float(after):.3f} (drop {float(drop):+.3f}, "
+                            f"max {config.max_accuracy_drop})")  # fmt: skip
+
+
+SPEC = StageSpec(
+    name="dpo",
+    version="1",
+    inputs={"policy": "model", "prompts": "dataset", "reward_model?": "model", "previous?": "model"},
+    output="model",
+    config=DPOStageConfig,
+    run=run_dpo,
+    description="One on-policy DPO round (partition by rounds): sample K per prompt, score, pair best vs worst, "
+    "train with TRL DPOTrainer from the previous round's policy.",
+    launch="accelerate",
+    checks=(
+        CheckSpec(
+            name="heldout_accuracy",
+            description="held-out accuracy dropped by at most config.max_accuracy_drop in the round",
+            check=heldout_accuracy_check,
+        ),
+    ),
+    group="training",
+)
+
+
+@hookimpl
+def gristmill_register_stages() -> list[StageSpec]:
+    return [SPEC]

@@ -1,0 +1,373 @@
+"""``reward_model``: a policy ``model`` + preference ``dataset`` → a scalar reward model (TRL ``RewardTrainer``).
+
+The reward model is the policy's backbone with a new one-output score head (``LlamaForSequenceClassification``,
+``num_labels=1``), trained with the Bradley–Terry loss ``-log σ(r(chosen) − r(rejected))`` on preference pairs:
+
+- ``file`` (default ``pairs.jsonl``): TRL explicit-prompt pairs ``{"prompt": msgs, "chosen": msgs, "rejected":
+  msgs}`` or hh-rlhf transcripts (``{"chosen": str, "rejected": str}``), read by
+  :func:`gristmill.post_training.load_preferences`;
+- ``ranked_file`` (default ``ranked.jsonl``, used when the dataset has it): ranked lists ``{"prompt": msgs,
+  "responses": [msgs or str, …], "scores": [float, …]}`` (higher is better), each expanded by
+  :func:`expand_ranked` into every pair of responses with different scores (the Llama-3 recipe: N responses →
+  up to N·(N−1)/2 pairs; ties give no pair).
+
+Pairs are split by prompt (seeded), so no prompt is both trained on and held out. Pairs whose chosen or rejected
+conversation exceeds ``max_length`` tokens are dropped (TRL's ``RewardTrainer`` would drop them silently; here they
+are counted). The output folder (``config.json`` with ``LlamaForSequenceClassification``, ``model.safetensors``,
+tokenizer files) loads with ``AutoModelForSequenceClassification`` or
+:func:`gristmill.post_training.load_reward_model`; :func:`gristmill.post_training.reward_scores` scores
+conversations with it.
+"""
+
+import json
+import math
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from gristmill import (
+    Artifact,
+    CheckOutcome,
+    CheckSpec,
+    StageConfig,
+    StageContext,
+    StageResult,
+    StageSpec,
+    Table,
+    hookimpl,
+)
+from gristmill.launch import LaunchConfig
+from gristmill.plots import figure_markdown, small_figure
+from gristmill.post_training import DatasetError, Messages, _messages, dataset_file, read_jsonl
+
+Pair = dict[str, Messages]
+
+
+class RewardModelConfig(StageConfig):
+    """Options of the ``reward_model`` stage."""
+
+    file: str = Field("pairs.jsonl", description="Preference-pair JSONL of the dataset (a single-file source: any).")
+    ranked_file: str | None = Field(
+        "ranked.jsonl",
+        description="Optional JSONL of ranked lists {prompt, responses, scores}, expanded into all pairs with "
+        "different scores; used when the dataset has it (None: never).",
+    )
+    heldout_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Fraction of prompts (with all their pairs) held out to measure pair accuracy."
+    )
+    max_pairs: int | None = Field(None, ge=2, description="Use at most this many pairs (seeded sample); None: all.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training pairs (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW, linear decay).")
+    batch_size: int = Field(8, ge=1, description="Pairs per device per optimizer step.")
+    max_length: int | None = Field(
+        None, ge=8, description="Longest prompt+reply in tokens; longer pairs are dropped. None: the model's context."
+    )
+    center_rewards_coefficient: float | None = Field(
+        None, ge=0, description="Weight of the mean-zero reward penalty (TRL; 0.01 is usual). None: off."
+    )
+    bf16: bool = Field(True, description="bf16 mixed precision (only used on GPUs that support it).")
+    min_pair_accuracy: float = Field(
+        0.5, ge=0, le=1, description="Check: held-out pair accuracy (reward(chosen) > reward(rejected)) at least this."
+    )
+    eval_batch_size: int = Field(16, ge=1, description="Conversations scored per forward pass on the held-out pairs.")
+    launch: LaunchConfig = Field(
+        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
+    )
+
+
+class RewardModelInputError(ValueError):
+    """An input the stage cannot use; the message names the file, field or folder."""
+
+
+# ---------------------------------------------------------------- data
+
+
+def _response(value: Any, where: str, field: str) -> Messages:
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": value}]
+    messages = _messages(value, where, field)
+    if messages[-1]["role"] != "assistant":
+        raise DatasetError(f"{where}: {field} must end with an assistant message")
+    return messages
+
+
+def expand_ranked(row: Mapping[str, Any], where: str = "ranked list") -> list[Pair]:
+    """All ordered pairs of a ranked list ``{"prompt", "responses", "scores"}``: for every two responses with
+    different scores, ``{"prompt", "chosen": the higher-scored, "rejected": the lower}``. N distinct scores give
+    N·(N−1)/2 pairs; tied responses give none. Responses are message lists or plain strings (one assistant turn).
+    Pairs come in index order (i < j). Raises :class:`DatasetError` (prefixed with ``where``) on malformed rows."""
+    prompt = _messages(row.get("prompt"), where, "prompt")
+    responses, scores = row.get("responses"), row.get("scores")
+    if not isinstance(responses, list) or not isinstance(scores, list) or len(responses) != len(scores):
+        raise DatasetError(f"{where}: 'responses' and 'scores' must be lists of the same length")
+    values = []
+    for i, s in enumerate(scores):
+        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s):
+            raise DatasetError(f"{where}: scores[{i}] must be a finite number (got {s!r})")
+        values.append(float(s))
+    replies = [_response(r, where, f"responses[{i}]") for i, r in enumerate(responses)]
+    pairs: list[Pair] = []
+    for i in range(len(replies)):
+        for j in range(i + 1, len(replies)):
+            if values[i] == values[j]:
+                continue
+            hi, lo = (i, j) if values[i] > values[j] else (j, i)
+            pairs.append({"prompt": prompt, "chosen": replies[hi], "rejected": replies[lo]})
+    return pairs
+
+
+def load_ranked(path: Path) -> tuple[list[Pair], int]:
+    """(pairs, number of ranked lists) of a ranked-list JSONL file; errors name ``file:line``."""
+    pairs: list[Pair] = []
+    lists = 0
+    for lineno, row in read_jsonl(path):
+        pairs.extend(expand_ranked(row, f"{path}:{lineno}"))
+        lists += 1
+    return pairs, lists
+
+
+def _prompt_key(prompt: Messages) -> str:
+    return json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+
+
+def split_by_prompt(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, held out): ``ceil(fraction × prompts)`` distinct prompts (seeded shuffle) go to held out with all
+    their pairs; no prompt is on both sides."""
+    prompts = sorted({_prompt_key(p["prompt"]) for p in pairs})
+    random.Random(f"reward-split:{seed}").shuffle(prompts)
+    n_held = math.ceil(fraction * len(prompts)) if fraction > 0 else 0
+    if n_held >= len(prompts) and n_held > 0:
+        n_held = len(prompts) - 1
+    held = set(prompts[:n_held])
+    train = [p for p in pairs if _prompt_key(p["prompt"]) not in held]
+    heldout = [p for p in pairs if _prompt_key(p["prompt"]) in held]
+    return train, heldout
+
+
+def _optional_file(artifact: Artifact, name: str | None, other: Path) -> Path | None:
+    """``name`` of the dataset when it really is there (a single-file source's fallback to its one file does not
+    count) and is not the file already used for ``other``."""
+    if not name:
+        return None
+    matches = [p for p in artifact.glob(name) if p != other]
+    return matches[0] if matches else None
+
+
+# ---------------------------------------------------------------- model
+
+
+def load_backbone(model_artifact: Artifact) -> tuple[Any, Any]:
+    """The causal-LM folder as ``LlamaForSequenceClassification(num_labels=1)`` (a new score head on the policy's
+    backbone; ``lm_head`` is not used) + its tokenizer (right padding, pad id mirrored into the model config)."""
+    import warnings
+
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    from gristmill.train.export import ModelArtifactError, open_model_artifact
+
+    open_model_artifact(model_artifact.path)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_artifact.path), local_files_only=True)
+    if not tokenizer.chat_template:
+        raise ModelArtifactError(f"{model_artifact.describe()}: the tokenizer has no chat template")
+    if tokenizer.pad_token_id is None:
+        raise ModelArtifactError(f"{model_artifact.describe()}: the tokenizer has no pad token")
+    tokenizer.padding_side = "right"
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is the point here, not a problem
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = LlamaForSequenceClassification.from_pretrained(
+                str(model_artifact.path), num_labels=1, local_files_only=True, use_safetensors=True
+            )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.use_cache = False
+    return model, tokenizer
+
+
+def _fits(tokenizer: Any, pair: Pair, limit: int) -> bool:
+    for side in ("chosen", "rejected"):
+        ids = tokenizer.apply_chat_template(pair["prompt"] + pair[side], tokenize=True, return_dict=True)["input_ids"]
+        if len(ids) > limit:
+            return False
+    return True
+
+
+def _short(messages: Messages, n: int = 120) -> str:
+    text = messages[-1]["content"].replace("\n", " ")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _plots(history: list[dict[str, float]], margins: list[float]) -> dict[str, Any]:
+    from gristmill.post_training import log_curve
+
+    out: dict[str, Any] = {}
+    fig, ax = small_figure()
+    points = log_curve(history, "loss")
+    if points:
+        ax.plot(*zip(*points, strict=True), lw=1, label="train loss")
+    acc = log_curve(history, "accuracy")
+    if acc:
+        ax.plot(*zip(*acc, strict=True), lw=1, label="train pair accuracy")
+    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="chance loss (ln 2)")
+    ax.set_xlabel("step")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    out["loss_curve"] = figure_markdown(fig, "reward model loss curve")
+    fig, ax = small_figure()
+    if margins:
+        ax.hist(margins, bins=min(30, max(5, len(margins) // 3)), color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_xlabel("reward(chosen) − reward(rejected), held-out pairs")
+    ax.set_ylabel("pairs")
+    out["margin_histogram"] = figure_markdown(fig, "held-out reward margins")
+    return out
+
+
+# ---------------------------------------------------------------- stage
+
+
+def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[str, Artifact]) -> StageResult:
+    """Train a scalar reward model on preference pairs and measure pair accuracy on held-out prompts."""
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import RewardConfig, RewardTrainer
+
+    from gristmill.post_training import load_preferences, reward_scores, stage_callback, trainer_args
+    from gristmill.train.devices import process_state
+    from gristmill.train.export import copy_tokenizer
+
+    model_art, prefs = inputs["model"], inputs["preferences"]
+    pairs_path = dataset_file(prefs, config.file)
+    pairs = load_preferences(pairs_path)
+    ranked_path = _optional_file(prefs, config.ranked_file, pairs_path)
+    ranked_lists = 0
+    if ranked_path is not None:
+        ranked, ranked_lists = load_ranked(ranked_path)
+        pairs += ranked
+    if config.max_pairs is not None and len(pairs) > config.max_pairs:
+        order = list(range(len(pairs)))
+        random.Random(f"reward-pairs:{ctx.seed}").shuffle(order)
+        pairs = [pairs[i] for i in sorted(order[: config.max_pairs])]
+
+    model, tokenizer = load_backbone(model_art)
+    context = int(model.config.max_position_embeddings)
+    if config.max_length is not None and config.max_length > context:
+        raise RewardModelInputError(
+            f"reward_model: max_length {config.max_length} exceeds the {context}-token context of "
+            f"{model_art.describe()}"
+        )
+    limit = config.max_length or context
+    kept = [p for p in pairs if _fits(tokenizer, p, limit)]
+    dropped = len(pairs) - len(kept)
+    if dropped:
+        ctx.log.warning("%s: dropped %d of %d pairs longer than %d tokens", ctx.instance, dropped, len(pairs), limit)
+    train_pairs, heldout = split_by_prompt(kept, config.heldout_fraction, ctx.seed)
+    if not train_pairs:
+        raise RewardModelInputError(
+            f"reward_model: no training pairs left in {pairs_path} ({len(pairs)} pairs, {dropped} longer than "
+            f"{limit} tokens)"
+        )
+
+    steps = config.max_steps or max(1, math.ceil(len(train_pairs) / config.batch_size * config.epochs))
+    history: list[dict[str, float]] = []
+    args = RewardConfig(**trainer_args(
+        ctx, bf16=config.bf16,
+        learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
+        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        max_length=limit, center_rewards_coefficient=config.center_rewards_coefficient,
+        activation_checkpointing=False, logging_steps=max(1, steps // 100), logging_first_step=True,
+        lr_scheduler_type="linear",
+    ))  # fmt: skip
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_pairs),
+        processing_class=tokenizer,
+        callbacks=[stage_callback(ctx, history)],
+    )
+    trainer.remove_callback(PrinterCallback)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    if not process_state().is_main_process:
+        return StageResult()
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.eval()
+    chosen = reward_scores(model, tokenizer, [p["prompt"] + p["chosen"] for p in heldout], config.eval_batch_size)
+    rejected = reward_scores(model, tokenizer, [p["prompt"] + p["rejected"] for p in heldout], config.eval_batch_size)
+    margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
+    accuracy = sum(m > 0 for m in margins) / len(margins) if margins else math.nan
+
+    model.config.use_cache = True
+    model.save_pretrained(str(ctx.output_dir), safe_serialization=True)
+    copy_tokenizer(model_art.path, ctx.output_dir)
+
+    losses = [h["loss"] for h in history if "loss" in h]
+    tail = losses[-max(1, min(10, len(losses) // 4)) :] if losses else []
+    counts: dict[str, int | float] = {
+        "pairs": len(pairs),
+        "ranked_lists": ranked_lists,
+        "train_pairs": len(train_pairs),
+        "heldout_pairs": len(heldout),
+        "dropped_too_long": dropped,
+        "heldout_accuracy": round(accuracy, 4) if margins else math.nan,
+        "heldout_margin": round(sum(margins) / len(margins), 4) if margins else math.nan,
+        "first_loss": round(losses[0], 4) if losses else math.nan,
+        "final_loss": round(sum(tail) / len(tail), 4) if tail else math.nan,
+        "steps": int(trainer.state.global_step),
+        "train_seconds": round(seconds, 2),
+    }
+    rows = [
+        {"prompt": _short(p["prompt"]), "chosen": _short(p["chosen"]), "rejected": _short(p["rejected"]),
+         "reward_chosen": round(c, 4), "reward_rejected": round(r, 4), "correct": c > r}
+        for p, c, r in list(zip(heldout, chosen, rejected, strict=True))[:8]
+    ]  # fmt: skip
+    metadata: dict[str, Any] = {
+        **_plots(history, margins),
+        "heldout_pairs": Table(rows),
+        "files": [pairs_path.name] + ([ranked_path.name] if ranked_path else []),
+        "split": f"by prompt, seed {ctx.seed}: {len(heldout)} held-out pairs",
+    }
+    return StageResult(counts=counts, metadata=metadata)
+
+
+def _pair_accuracy(counts: Mapping[str, Any], config: RewardModelConfig) -> CheckOutcome:
+    acc = float(counts.get("heldout_accuracy", math.nan))
+    n = int(counts.get("heldout_pairs", 0))
+    ok = math.isfinite(acc) and acc >= config.min_pair_accuracy
+    return CheckOutcome(ok, f"held-out pair accuracy {acc:.3f} on {n} pairs (min {config.min_pair_accuracy})")
+
+
+SPEC = StageSpec(
+    name="reward_model",
+    version="1",
+    inputs={"model": "model", "preferences": "dataset"},
+    output="model",
+    config=RewardModelConfig,
+    run=run_reward_model,
+    description="Train a scalar reward model (policy backbone + score head) on preference pairs (TRL RewardTrainer).",
+    launch="accelerate",
+    checks=(
+        CheckSpec(
+            name="pair_accuracy",
+            description="held-out pair accuracy is at least config.min_pair_accuracy",
+            check=_pair_accuracy,
+        ),
+    ),
+    group="training",
+)
+
+
+@hookimpl
+def gristmill_register_stages() -> list[StageSpec]:
+    return [SPEC]
