@@ -134,6 +134,7 @@ def main() -> None:
         batch, lr = 8, 5e-4
         model_art, tasks_art = artifact_from_dir("model", model_dir), artifact_from_dir("dataset", tasks)
 
+        bare_sft(model_dir, tasks, 2, batch, lr, work)  # warm-up: imports, first-call allocations
         t0 = time.perf_counter()
         sft, _ = run_stage(SFT_SPEC, work / "sft", {"max_steps": args.steps, "batch_size": batch, "lr": lr,
                                                     "max_length": 256, "eval_examples": 32, "max_new_tokens": 48},

@@ -226,7 +226,8 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         progress=lambda done, total: ctx.progress(done, total, "on-policy samples"),
     )  # fmt: skip
     reward = None  # the reward model is not needed for training: free it
-    pairs = pt.preference_pairs(rows, scored, config.min_score_gap, verified_only=config.verified_pairs)
+    verified = config.verified_pairs and config.scorer == "both"
+    pairs = pt.preference_pairs(rows, scored, config.min_score_gap, verified_only=verified)
     if len(pairs) < config.min_pairs:
         raise DPOStageError(
             f"dpo ({ctx.partition_key or 'single round'}): only {len(pairs)} preference pairs from {len(rows)} prompts "

@@ -55,8 +55,8 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     assert round2["inputs"]["previous"]["id"] == round1_id  # round 2 started from round 1's policy
     again = _demo(tmp_path / "a", tmp_path)
     assert again.returncode == 0
-    statuses = [ln.split()[-4:] for ln in again.stdout.splitlines() if ln.startswith(ASSETS)]
-    assert len(statuses) == len(ASSETS) + ROUNDS - 1 and all("hit" in s for s in statuses), again.stdout[-3000:]
+    rows = [ln for ln in again.stdout.splitlines() if ln.startswith(ASSETS)]
+    assert len(rows) == len(ASSETS) + ROUNDS - 1 and all(" cache hit " in ln for ln in rows), again.stdout[-3000:]
     # A fresh store: same seed → same bytes for the data stages (training determinism: tests/core/train).
     other = subprocess.run([str(BIN / "gristmill"), "run", str(pipeline_path()), "--store", str(tmp_path / "b"),
                             "--select", "+tokens"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
