@@ -251,7 +251,7 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         max_length=config.max_length or context, beta=config.beta, loss_type=losses,
         loss_weights=weights,
         precompute_ref_log_probs=config.precompute_ref_log_probs, activation_checkpointing=False,
-        logging_steps=max(1, steps // 50), logging_first_step=True, lr_scheduler_type="linear",
+        logging_steps=max(5, steps // 50), logging_first_step=True, lr_scheduler_type="linear",
     ))  # fmt: skip
     # The reference is the round's starting policy: loaded from its validated folder (safetensors only); with
     # precomputed reference log-probs TRL uses the policy itself before the first step and keeps no copy.

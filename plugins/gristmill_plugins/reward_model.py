@@ -284,7 +284,7 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
         max_length=limit, center_rewards_coefficient=config.center_rewards_coefficient,
-        activation_checkpointing=False, logging_steps=max(1, steps // 100), logging_first_step=True,
+        activation_checkpointing=False, logging_steps=max(5, steps // 100), logging_first_step=True,
         lr_scheduler_type="linear",
     ))  # fmt: skip
     trainer = RewardTrainer(

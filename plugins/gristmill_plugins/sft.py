@@ -168,7 +168,7 @@ def build_trainer(
         max_steps=config.max_steps or -1, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler,
         weight_decay=config.weight_decay, max_length=max_length, packing=config.packing,
         assistant_only_loss=True, activation_checkpointing=False,
-        logging_steps=max(1, estimate // 100), logging_first_step=True,
+        logging_steps=max(5, estimate // 100), logging_first_step=True,
     ))  # fmt: skip
     trainer = SFTTrainer(
         model=model,
