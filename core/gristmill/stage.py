@@ -7,6 +7,7 @@ factory turns the spec into a Dagster asset and the result into Dagster metadata
 """
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -240,5 +241,21 @@ def min_documents_check(stage: str, count_key: str, config_field: str = "min_doc
     return CheckSpec(
         name="min_documents_kept",
         description=f"{stage} kept at least config.{config_field} documents",
+        check=check,
+    )
+
+
+def loss_decreased_check() -> CheckSpec:
+    """The training gate ``loss_decreased``: final loss ≤ first loss × (1 − ``config.min_loss_drop``)."""
+
+    def check(counts: Mapping[str, Any], config: Any) -> CheckOutcome:
+        first, final = float(counts.get("first_loss", math.nan)), float(counts.get("final_loss", math.nan))
+        target = first * (1 - config.min_loss_drop)
+        ok = math.isfinite(final) and final <= target
+        return CheckOutcome(ok, f"final loss {final:.4g} vs first {first:.4g} (must be ≤ {target:.4g})")
+
+    return CheckSpec(
+        name="loss_decreased",
+        description="the final training loss is at least config.min_loss_drop below the first step's",
         check=check,
     )

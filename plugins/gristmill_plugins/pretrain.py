@@ -23,8 +23,6 @@ from pydantic import Field
 
 from gristmill import (
     Artifact,
-    CheckOutcome,
-    CheckSpec,
     Markdown,
     StageConfig,
     StageContext,
@@ -35,6 +33,7 @@ from gristmill import (
 )
 from gristmill.launch import LaunchConfig
 from gristmill.plots import figure_markdown, small_figure
+from gristmill.stage import loss_decreased_check
 from gristmill.train.config import ModelConfig, TrainConfig
 
 log = logging.getLogger("gristmill.pretrain")
@@ -233,13 +232,6 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
     return StageResult(counts=counts, metadata=metadata)
 
 
-def _loss_dropped(counts: Mapping[str, Any], config: PretrainConfig) -> CheckOutcome:
-    first, final = float(counts.get("first_loss", math.nan)), float(counts.get("final_loss", math.nan))
-    target = first * (1 - config.min_loss_drop)
-    ok = math.isfinite(final) and final <= target
-    return CheckOutcome(ok, f"final loss {final:.4g} vs first {first:.4g} (must be ≤ {target:.4g})")
-
-
 SPEC = StageSpec(
     name="pretrain",
     version="1",
@@ -249,13 +241,7 @@ SPEC = StageSpec(
     run=run_pretrain,
     description="Pretrain a Llama-style model from scratch on packed tokens (accelerate; exact resume).",
     launch="accelerate",
-    checks=(
-        CheckSpec(
-            name="loss_decreased",
-            description="the final training loss is at least config.min_loss_drop below the first step's",
-            check=_loss_dropped,
-        ),
-    ),
+    checks=(loss_decreased_check(),),
     group="training",
 )
 

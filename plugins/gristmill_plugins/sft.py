@@ -29,8 +29,6 @@ from pydantic import Field
 
 from gristmill import (
     Artifact,
-    CheckOutcome,
-    CheckSpec,
     Markdown,
     StageConfig,
     StageContext,
@@ -42,6 +40,7 @@ from gristmill import (
 from gristmill.launch import LaunchConfig
 from gristmill.plots import figure_markdown, small_figure
 from gristmill.post_training import DatasetError, conversation, dataset_file, read_jsonl
+from gristmill.stage import loss_decreased_check
 
 GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
@@ -329,13 +328,6 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
     return StageResult(counts=counts, metadata=metadata)
 
 
-def _loss_dropped(counts: Mapping[str, Any], config: SFTStageConfig) -> CheckOutcome:
-    first, final = float(counts.get("first_loss", math.nan)), float(counts.get("final_loss", math.nan))
-    target = first * (1 - config.min_loss_drop)
-    ok = math.isfinite(final) and final <= target
-    return CheckOutcome(ok, f"final loss {final:.4g} vs first {first:.4g} (must be ≤ {target:.4g})")
-
-
 SPEC = StageSpec(
     name="sft",
     version="1",
@@ -345,13 +337,7 @@ SPEC = StageSpec(
     run=run_sft,
     description="Supervised fine-tuning on conversations with assistant-only loss (TRL SFTTrainer).",
     launch="accelerate",
-    checks=(
-        CheckSpec(
-            name="loss_decreased",
-            description="the final training loss is at least config.min_loss_drop below the first step's",
-            check=_loss_dropped,
-        ),
-    ),
+    checks=(loss_decreased_check(),),
     group="training",
 )
 

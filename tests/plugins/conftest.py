@@ -2,7 +2,8 @@
 
 ``arithmetic`` — the ``arithmetic_tasks`` dataset (small sizes). ``tiny_policy`` — a ~0.2M-parameter Llama
 pretrained for a few seconds on those problems' worked solutions (plain text), saved as a ``model`` artifact
-with a ChatML tokenizer: enough to generate the answer format, far from solving the sums.
+with a ChatML tokenizer: enough to generate the answer format, far from solving the sums. ``reward_model`` — its
+backbone with an untrained one-label score head. ``one_thread`` — one torch thread for the test.
 """
 
 import json
@@ -48,3 +49,31 @@ def tiny_policy(arithmetic: Path, tmp_path_factory) -> Path:
                    root / "run", log_fn=lambda m: None)  # fmt: skip
     save_model_dir(result.model, root / "model", tokenizer_dir=root / "tokenizer")
     return root / "model"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core machine: one torch thread is several times faster than two fighting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def reward_model(tiny_policy: Path, tmp_path_factory) -> Path:
+    """The tiny policy's backbone with a fresh (seeded, untrained) one-label score head: plumbing, not judgement."""
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    from gristmill.train.export import copy_tokenizer
+
+    out = tmp_path_factory.mktemp("reward_model")
+    torch.manual_seed(0)
+    model = LlamaForSequenceClassification.from_pretrained(str(tiny_policy), num_labels=1, local_files_only=True,
+                                                           use_safetensors=True)  # fmt: skip
+    model.save_pretrained(str(out), safe_serialization=True)
+    copy_tokenizer(tiny_policy, out)
+    return out

@@ -24,32 +24,7 @@ K = 4
 SMALL = {"max_prompts": 6, "samples_per_prompt": K, "max_new_tokens": 24, "batch_size": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one torch thread is several times faster than two fighting."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def reward_model(tiny_policy: Path, tmp_path_factory) -> Path:
-    """The tiny policy's backbone with a fresh (seeded, untrained) one-label score head: plumbing, not judgement."""
-    import torch
-    from transformers import LlamaForSequenceClassification
-
-    from gristmill.train.export import copy_tokenizer
-
-    out = tmp_path_factory.mktemp("rs_reward_model")
-    torch.manual_seed(0)
-    model = LlamaForSequenceClassification.from_pretrained(str(tiny_policy), num_labels=1, local_files_only=True,
-                                                           use_safetensors=True)  # fmt: skip
-    model.save_pretrained(str(out), safe_serialization=True)
-    copy_tokenizer(tiny_policy, out)
-    return out
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _inputs(arithmetic: Path, tiny_policy: Path, rm: Path | None = None) -> dict:
