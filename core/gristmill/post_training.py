@@ -334,6 +334,34 @@ def log_curve(history: Sequence[dict[str, float]], key: str = "loss") -> list[tu
     return [(h["step"], h[key]) for h in history if key in h]
 
 
+def history_plot(
+    history: Sequence[dict[str, float]],
+    series: Sequence[tuple[str, str]],
+    alt: str,
+    baseline: tuple[float, str] | None = None,
+    ylabel: str | None = None,
+    legend_loc: str = "upper right",
+    marker: str | None = None,
+) -> Any:
+    """A PNG (``Markdown``) of trainer-log curves: one line per ``(log key, label)`` in ``series`` that was logged,
+    an optional dotted ``(value, label)`` reference line."""
+    from gristmill.plots import figure_markdown, small_figure
+
+    fig, ax = small_figure()
+    for key, label in series:
+        points = log_curve(history, key)
+        if points:
+            ax.plot(*zip(*points, strict=True), lw=1, marker=marker, label=label)
+    if baseline is not None:
+        ax.axhline(baseline[0], color="grey", ls=":", lw=1, label=baseline[1])
+    ax.set_xlabel("step")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.legend(loc=legend_loc, fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure_markdown(fig, alt)
+
+
 # ---------------------------------------------------------------- reward models
 
 

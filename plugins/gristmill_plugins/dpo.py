@@ -137,30 +137,16 @@ def _eval_rows(config: DPOStageConfig, prompts: Artifact) -> tuple[list[dict[str
 
 
 def _curves(history: list[dict[str, float]]) -> dict[str, Any]:
-    from gristmill.plots import figure_markdown, small_figure
-    from gristmill.post_training import log_curve
+    from gristmill.post_training import history_plot
 
-    out: dict[str, Any] = {}
-    fig, ax = small_figure()
-    points = log_curve(history, "loss")
-    if points:
-        ax.plot(*zip(*points, strict=True), lw=1, marker=".", label="DPO loss")
-    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="start (ln 2)")
-    ax.set_xlabel("step")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
-    out["loss_curve"] = figure_markdown(fig, "DPO loss curve")
-    fig, ax = small_figure()
-    for key, label in (("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")):
-        points = log_curve(history, key)
-        if points:
-            ax.plot(*zip(*points, strict=True), lw=1, marker=".", label=label)
-    ax.axhline(0, color="black", lw=0.5)
-    ax.set_xlabel("step")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    out["margins_curve"] = figure_markdown(fig, "DPO implicit reward margins")
-    return out
+    return {
+        "loss_curve": history_plot(history, [("loss", "DPO loss")], "DPO loss curve",
+                                   baseline=(math.log(2), "start (ln 2)"), marker="."),
+        "margins_curve": history_plot(history, [("rewards/margins", "reward margin"),
+                                                ("rewards/accuracies", "reward accuracy")],
+                                      "DPO implicit reward margins", baseline=(0.0, "0"), legend_loc="upper left",
+                                      marker="."),
+    }  # fmt: skip
 
 
 def _last(history: list[dict[str, float]], key: str) -> float:

@@ -207,21 +207,12 @@ def _short(messages: Messages, n: int = 120) -> str:
 
 
 def _plots(history: list[dict[str, float]], margins: list[float]) -> dict[str, Any]:
-    from gristmill.post_training import log_curve
+    from gristmill.post_training import history_plot
 
-    out: dict[str, Any] = {}
-    fig, ax = small_figure()
-    points = log_curve(history, "loss")
-    if points:
-        ax.plot(*zip(*points, strict=True), lw=1, label="train loss")
-    acc = log_curve(history, "accuracy")
-    if acc:
-        ax.plot(*zip(*acc, strict=True), lw=1, label="train pair accuracy")
-    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="chance loss (ln 2)")
-    ax.set_xlabel("step")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
-    out["loss_curve"] = figure_markdown(fig, "reward model loss curve")
+    out: dict[str, Any] = {
+        "loss_curve": history_plot(history, [("loss", "train loss"), ("accuracy", "train pair accuracy")],
+                                   "reward model loss curve", baseline=(math.log(2), "chance loss (ln 2)")),
+    }  # fmt: skip
     fig, ax = small_figure()
     if margins:
         ax.hist(margins, bins=min(30, max(5, len(margins) // 3)), color="tab:blue", alpha=0.8)

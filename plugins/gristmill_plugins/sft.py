@@ -38,8 +38,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.launch import LaunchConfig
-from gristmill.plots import figure_markdown, small_figure
-from gristmill.post_training import DatasetError, conversation, dataset_file, read_jsonl
+from gristmill.post_training import DatasetError, conversation, dataset_file, history_plot, read_jsonl
 from gristmill.stage import loss_decreased_check
 
 GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -207,20 +206,6 @@ def loss_mask_markdown(tokenizer: Any, example: Mapping[str, Any]) -> Markdown:
     return Markdown("\n".join(lines))
 
 
-def _loss_curve(history: list[dict[str, float]]) -> Markdown:
-    from gristmill.post_training import log_curve
-
-    fig, ax = small_figure()
-    points = log_curve(history, "loss")
-    if points:
-        ax.plot(*zip(*points, strict=True), lw=1, label="train (assistant tokens)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
-    return figure_markdown(fig, "sft loss curve")
-
-
 def _fits(tokenizer: Any, prompt: list[dict[str, str]], new_tokens: int, context: int) -> bool:
     ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)
     return len(ids["input_ids"]) + new_tokens <= context
@@ -320,7 +305,8 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
             "accuracy_after": round(after["accuracy"], 4),
         }
     metadata: dict[str, Any] = {
-        "loss_curve": _loss_curve(history),
+        "loss_curve": history_plot(history, [("loss", "train (assistant tokens)")], "sft loss curve",
+                                   ylabel="loss (nats/token)"),
         "samples": Table(samples),
         "loss_mask": mask_example,
         "files": [path.name] + ([eval_path.name] if eval_rows and eval_path else []),
