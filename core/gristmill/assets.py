@@ -2,8 +2,14 @@
 
 One observable source asset per raw source (data version = file fingerprint) and one asset per
 stage instance (code version = stage, stage version and config hash; data version = the
-artifact's content hash). Stages never see Dagster: the asset body calls
-:func:`gristmill.runner.execute` and turns the result into metadata and check results.
+artifact's content hash; an automation condition, retry policy and concurrency pool from the
+pipeline file). Stages never see Dagster: the asset body calls :func:`gristmill.runner.execute`
+and turns the result into metadata and check results.
+
+Re-runs on data change: the ``<pipeline>_observe_sources`` sensor records a source's new data
+version when its files change; the ``<pipeline>_automation`` sensor (both RUNNING by default)
+evaluates the stages' conditions, and an eager stage is requested together with every eager
+stage below it in the same tick (Dagster's staleness alone propagates one hop only).
 """
 
 # No `from __future__ import annotations` here: Dagster reads annotations at definition time.
@@ -15,12 +21,12 @@ from typing import Any
 
 import dagster as dg
 
-from gristmill.config import Pipeline, StageInstance
+from gristmill.config import Pipeline, SourceDef, StageInstance
 from gristmill.rounds import PARTITIONS_NAME, pending_round, rounds_fingerprint
 from gristmill.runner import Execution, execute
 from gristmill.sources import fingerprint, matched_files
 from gristmill.stage import Markdown, Plot, Table
-from gristmill.store import ArtifactStore
+from gristmill.store import ArtifactStore, StoreError
 
 ROUNDS = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 _MAX_TABLE_ROWS = 50
@@ -88,6 +94,13 @@ def execution_metadata(run: Execution) -> dict[str, Any]:
     return meta
 
 
+def source_version(source: SourceDef) -> tuple[str, dict[str, int]]:
+    """A source's data version (fingerprint of its matched files) and its file/byte counts."""
+    files = matched_files(source)
+    version = fingerprint(files, source.hash_content) if files else "no-files"
+    return version, {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
 def _source_asset(pipeline: Pipeline, name: str, prefix: list[str]) -> dg.SourceAsset:
     source = pipeline.sources[name]
 
@@ -99,14 +112,50 @@ def _source_asset(pipeline: Pipeline, name: str, prefix: list[str]) -> dg.Source
         metadata={"path": str(source.path), "kind": source.kind},
     )
     def _observe() -> dg.ObserveResult:
-        files = matched_files(source)
-        version = fingerprint(files, source.hash_content) if files else "no-files"
-        return dg.ObserveResult(
-            data_version=dg.DataVersion(version),
-            metadata={"files": len(files), "bytes": sum(p.stat().st_size for p in files)},
-        )
+        version, counts = source_version(source)
+        return dg.ObserveResult(data_version=dg.DataVersion(version), metadata=counts)
 
     return _observe
+
+
+def source_observations(
+    pipeline: Pipeline, instance: dg.DagsterInstance, prefix: list[str] | None = None
+) -> list[dg.AssetObservation]:
+    """Observations for the sources whose files changed since the instance last recorded their data version."""
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG, extract_data_version_from_entry
+
+    events = []
+    for name, source in pipeline.sources.items():
+        key = dg.AssetKey([*(prefix or []), name])
+        version, counts = source_version(source)
+        record = instance.get_latest_data_version_record(key, is_source=True)
+        last = extract_data_version_from_entry(record.event_log_entry) if record else None
+        if last is None or last.value != version:
+            events.append(dg.AssetObservation(asset_key=key, metadata=counts, tags={DATA_VERSION_TAG: version}))
+    return events
+
+
+def eager_condition() -> dg.AutomationCondition:
+    """Dagster's ``eager()`` plus a changed code version (config or stage version): run when an input was updated
+    (or will be, in this same tick), when the asset becomes missing, or when its code version changed; never while
+    an input is missing or running."""
+    ac = dg.AutomationCondition
+    return (
+        ac.in_latest_time_window()
+        & (ac.newly_missing() | ac.any_deps_updated() | ac.code_version_changed()).since_last_handled()
+        & ~ac.any_deps_missing()
+        & ~ac.any_deps_in_progress()
+        & ~ac.in_progress()
+    ).with_label("eager: input, config or version changed")
+
+
+def automation_condition(inst: StageInstance) -> dg.AutomationCondition | None:
+    """The instance's condition from its ``automation`` field (None for manual)."""
+    if inst.automation == "manual":
+        return None
+    if inst.automation == "eager":
+        return eager_condition()
+    return dg.AutomationCondition.on_cron(inst.automation)
 
 
 def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> dg.AssetsDefinition:
@@ -129,6 +178,13 @@ def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> 
         kinds={spec.output},
         metadata={"gristmill/stage": spec.name, "gristmill/stage_version": spec.version},
         tags={"gristmill/launch": spec.launch},
+        automation_condition=automation_condition(inst),
+        retry_policy=(
+            dg.RetryPolicy(max_retries=inst.retries, delay=pipeline.retry_delay_s, backoff=dg.Backoff.EXPONENTIAL)
+            if inst.retries
+            else None
+        ),
+        pool=inst.pool,
     )
     def _materialize(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         partition = context.partition_key if context.has_partition_key else None
@@ -138,7 +194,10 @@ def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> 
             pct = f" ({100 * done / total:.0f}%)" if total else ""
             context.log.info(f"{inst.name}: {done}/{total or '?'}{pct} {message}".rstrip())
 
-        run = execute(pipeline, inst.name, ArtifactStore(store_root), partition, logger, progress)
+        try:
+            run = execute(pipeline, inst.name, ArtifactStore(store_root), partition, logger, progress)
+        except (ValueError, StoreError) as exc:  # bad input, config or a missing upstream: a retry cannot help
+            raise dg.Failure(description=f"{inst.name}: {exc}", allow_retries=False) from exc
         context.log.info(
             f"{inst.name}: {'cache hit' if run.cache_hit else 'committed'} {run.artifact.id} "
             f"({run.duration_s:.1f}s) → {run.artifact.path}"
@@ -215,15 +274,47 @@ def rounds_automation(
     return next_round_schedule, new_data_sensor
 
 
+def data_change_sensors(pipeline: Pipeline, prefix: list[str]) -> list[dg.SensorDefinition]:
+    """``<pipeline>_observe_sources`` and ``<pipeline>_automation``, both RUNNING by default (they act only where
+    the Dagster daemon runs: ``gristmill ui`` starts it)."""
+    running = dg.DefaultSensorStatus.RUNNING
+    sensors: list[dg.SensorDefinition] = []
+    if pipeline.sources:
+
+        @dg.sensor(name=f"{pipeline.name}_observe_sources", minimum_interval_seconds=30, default_status=running,
+                   description="Record a raw source's new data version when its files change.")  # fmt: skip
+        def observe_sources(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+            events = source_observations(pipeline, context.instance, prefix)
+            if not events:
+                return dg.SkipReason("no source changed")
+            return dg.SensorResult(asset_events=events)
+
+        sensors.append(observe_sources)
+    automated = [dg.AssetKey([*prefix, n]) for n in pipeline.order if pipeline.stages[n].automation != "manual"]
+    if automated:
+        sensors.append(
+            dg.AutomationConditionSensorDefinition(
+                f"{pipeline.name}_automation",
+                target=dg.AssetSelection.assets(*automated),
+                default_status=running,
+                minimum_interval_seconds=30,
+                description="Re-materialize stages whose inputs, config or version changed (per-stage `automation`).",
+            )
+        )
+    return sensors
+
+
 def build_definitions(pipelines: list[Pipeline]) -> dg.Definitions:
     """Definitions for one or more pipelines (keys prefixed by pipeline name when more than one): assets, a job
-    over the unpartitioned stages, and — for pipelines with rounds — a rounds job, schedule and sensor."""
+    over the unpartitioned stages, the data-change sensors and — for pipelines with rounds — a rounds job,
+    schedule and sensor."""
     assets: list[Any] = []
     jobs: list[Any] = []
     schedules, sensors = [], []
     for pipeline in pipelines:
         prefix = [pipeline.name] if len(pipelines) > 1 else []
         assets.extend(build_assets(pipeline, prefix[0] if prefix else None))
+        sensors.extend(data_change_sensors(pipeline, prefix))
         # A job cannot mix partitioned and unpartitioned assets: one job each.
         plain = [dg.AssetKey([*prefix, n]) for n in pipeline.order if not pipeline.stages[n].partitioned]
         jobs.append(dg.define_asset_job(f"{pipeline.name}_job", selection=plain))

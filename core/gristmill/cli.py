@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.config import Pipeline, PipelineError, load_pipeline, pipeline_json_schema
+from gristmill.instance import dagster_home, open_instance, process_tags, release_dead_runs
 from gristmill.plugins import get_registry
 
 WORKSPACE = "load_from:\n  - python_module: gristmill_pipelines.definitions\n"
@@ -39,17 +40,6 @@ def cmd_stages(args: argparse.Namespace) -> int:
     for err in registry.errors:
         print(f"gristmill: error: {err}", file=sys.stderr)
     return 1 if registry.errors else 0
-
-
-def dagster_home(store: Path) -> Path:
-    """``$DAGSTER_HOME`` if set, else ``<store>/dagster_home`` (created, with a dagster.yaml)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or store.resolve() / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def selected_stages(pipeline: Pipeline, names: list[str]) -> set[str]:
@@ -112,7 +102,7 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
     """
     import dagster as dg
 
-    from gristmill.assets import build_assets
+    from gristmill.assets import build_assets, source_observations
     from gristmill.rounds import PARTITIONS_NAME, RoundKeyError, round_key, round_number
 
     keys = rounds if rounds is not None else [round_key(i + 1) for i in range(pipeline.rounds.initial)]
@@ -137,7 +127,11 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
     assets = build_assets(pipeline)
     rows: list[list[str]] = []
     ok, run_ids = True, []
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
+        for run_id in release_dead_runs(instance):
+            print(f"gristmill: released the pool slots of dead run {run_id[:8]}", flush=True)
+        for event in source_observations(pipeline, instance):  # so the UI and automation see what this run read
+            instance.report_runless_asset_event(event)
         for names, partition in run_phases(pipeline, chosen, keys):
             if partition is not None and not instance.has_dynamic_partition(PARTITIONS_NAME, partition):
                 instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
@@ -148,7 +142,7 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
                 partition_key=partition,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags={"gristmill/pipeline": pipeline.name},
+                tags={"gristmill/pipeline": pipeline.name, **process_tags()},
             )
             run_ids.append(result.run_id[:8])
             rows.extend(_result_rows(result, partition))
@@ -215,11 +209,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
     env["DAGSTER_HOME"] = str(home)
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE, encoding="utf-8")
-    exe = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent)) or "dagster-webserver"
-    cmd = [exe, "-w", str(workspace), "-h", host, "-p", str(args.port)]
-    if args.read_only:
-        cmd.append("--read-only")
-    print(f"gristmill: Dagster UI at http://{host}:{args.port} (DAGSTER_HOME {home})", flush=True)
+    bindir = str(Path(sys.executable).parent)
+    if args.read_only:  # the webserver alone: nothing can be launched, so no daemon
+        exe = shutil.which("dagster-webserver", path=bindir) or "dagster-webserver"
+        cmd = [exe, "-w", str(workspace), "-h", host, "-p", str(args.port), "--read-only"]
+    else:  # webserver + daemon (runs the run queue, schedules, sensors and automation)
+        exe = shutil.which("dagster", path=bindir) or "dagster"
+        cmd = [exe, "dev", "-w", str(workspace), "-h", host, "-p", str(args.port)]
+    mode = "read-only" if args.read_only else "with the daemon"
+    print(f"gristmill: Dagster UI at http://{host}:{args.port} ({mode}; DAGSTER_HOME {home})", flush=True)
     return subprocess.call(cmd, env=env)
 
 
@@ -269,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="artifact store root (default ./.gristmill)")
     p.set_defaults(fn=cmd_demo)
 
-    p = sub.add_parser("ui", help="start the Dagster UI (127.0.0.1 by default)")
+    p = sub.add_parser("ui", help="start the Dagster UI and daemon (127.0.0.1 by default)")
     p.add_argument("--pipeline", help="pipeline YAML (default: the demo)")
     p.add_argument("--store", help="artifact store root")
     p.add_argument("--host", default="127.0.0.1")

@@ -54,6 +54,16 @@ class SourceDef(_Strict):
     description: str = Field("", description="Shown in the Dagster UI.")
 
 
+class CronAutomation(_Strict):
+    """Materialize on a cron schedule, once every input has been updated since the previous tick."""
+
+    cron: str = Field(description="Cron expression (5 fields, UTC), e.g. `0 3 * * *`.")
+
+
+Automation = Literal["eager", "manual"] | CronAutomation
+TRAINING_POOL = "gristmill_accelerator"
+
+
 class StageDef(_Strict):
     """One stage instance: which stage, wired to which inputs, with which config."""
 
@@ -68,6 +78,31 @@ class StageDef(_Strict):
     group: str | None = Field(None, description="Dagster asset group (default: the stage's own group).")
     seed: int | None = Field(None, description="Overrides the pipeline seed for this instance.")
     description: str = Field("", description="Extra text for the Dagster UI.")
+    automation: Automation | None = Field(
+        None,
+        description="When Dagster's automation sensor re-materializes it: `eager` (an input's data or this stage's "
+        "config/version changed), `manual`, or `{cron: EXPR}`. Default: the pipeline's `automation`; round-partitioned "
+        "stages are always `manual` (rounds are started by the schedule and the sensor).",
+    )
+    retries: int | None = Field(
+        None, ge=0, le=10,
+        description="Retries after a transient failure (I/O, crashes; bad input is never retried). Default: 2 for "
+        "data stages, 0 for stages that train (`launch: accelerate`).",
+    )
+    pool: str | None = Field(
+        "auto", pattern=r"^\S+$",
+        description="Dagster concurrency pool. `auto`: stages that train share `gristmill_accelerator` (one slot by "
+        "default: one training stage at a time per device), others use none; `null`: none; any other name: that pool.",
+    )
+
+    @field_validator("automation", mode="before")
+    @classmethod
+    def _automation_shape(cls, value: Any) -> Any:
+        if value is None or value in ("eager", "manual") or isinstance(value, CronAutomation):
+            return value
+        if isinstance(value, dict) and set(value) == {"cron"} and isinstance(value["cron"], str):
+            return CronAutomation(cron=value["cron"])
+        raise ValueError("must be eager, manual or {cron: EXPR}")
 
 
 class RoundsDef(_Strict):
@@ -91,6 +126,10 @@ class PipelineDef(_Strict):
     sources: dict[str, SourceDef] = Field(default_factory=dict, description="Raw inputs by name.")
     stages: dict[str, StageDef] = Field(description="Stage instances by name (asset names).")
     rounds: RoundsDef = Field(default_factory=RoundsDef, description="Iterative rounds (partitioned stages).")
+    automation: Literal["eager", "manual"] = Field(
+        "eager", description="Default `automation` of every stage instance (see the stage field)."
+    )
+    retry_delay_s: float = Field(10.0, ge=0, description="Seconds before the first retry (doubling after each).")
 
     @field_validator("sources", "stages")
     @classmethod
@@ -113,6 +152,9 @@ class StageInstance:
     group: str
     partitioned: bool
     description: str
+    automation: str = "manual"  # "eager", "manual" or a cron expression
+    retries: int = 0
+    pool: str | None = None
 
     @property
     def config_hash(self) -> str:
@@ -142,6 +184,7 @@ class Pipeline:
     stages: dict[str, StageInstance]
     order: tuple[str, ...]
     rounds: RoundsDef = field(default_factory=RoundsDef)
+    retry_delay_s: float = 10.0
 
     @property
     def partitioned(self) -> list[str]:
@@ -255,6 +298,9 @@ def validate_pipeline(
             group=sdef.group or spec.group,
             partitioned=sdef.partitions is not None,
             description=sdef.description,
+            automation=_automation(where, sdef, pdef.automation),
+            retries=sdef.retries if sdef.retries is not None else (0 if spec.launch == "accelerate" else 2),
+            pool=(TRAINING_POOL if spec.launch == "accelerate" else None) if sdef.pool == "auto" else sdef.pool,
         )
 
     def kind_of(ref: str) -> str:
@@ -295,7 +341,26 @@ def validate_pipeline(
 
     order = _topological_order(path, {n: set(i.refs) & set(instances) for n, i in instances.items()})
     store_root = Path(store if store is not None else pdef.store).expanduser()
-    return Pipeline(path, pdef.name, store_root, dict(pdef.sources), instances, order, pdef.rounds)
+    return Pipeline(path, pdef.name, store_root, dict(pdef.sources), instances, order, pdef.rounds, pdef.retry_delay_s)
+
+
+def _automation(where: str, sdef: StageDef, default: str) -> str:
+    """``eager``, ``manual`` or a validated cron expression; rounds are never automated per asset."""
+    chosen = sdef.automation
+    if sdef.partitions is not None:
+        if chosen not in (None, "manual"):
+            raise PipelineError(
+                f"{where}.automation: a round-partitioned stage is started by the rounds schedule/sensor, not by "
+                f"automation; remove the field or set it to manual (got {chosen!r})"
+            )
+        return "manual"
+    if isinstance(chosen, CronAutomation):
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(chosen.cron):
+            raise PipelineError(f"{where}.automation.cron: not a valid cron expression (got {chosen.cron!r})")
+        return chosen.cron
+    return chosen or default
 
 
 def _topological_order(path: str, deps: dict[str, set[str]]) -> tuple[str, ...]:

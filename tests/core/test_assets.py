@@ -83,3 +83,49 @@ def test_partitioned_instance_writes_one_slot_per_round(tmp_path):
     ids = {p.name: (p / "latest").read_text().strip() for p in (tmp_path / "upper").iterdir()}
     assert set(ids) == {"round-001", "round-002"}
     assert ids["round-001"] != ids["round-002"]  # the partition is part of the cache key
+
+
+def _flaky(store, attempts, retries=None, error="os", fail_first=1):
+    stage = {"stage": "toy_flaky", "config": {"attempts_file": str(attempts), "error": error, "fail_first": fail_first}}
+    if retries is not None:
+        stage["retries"] = retries
+    return validate_pipeline({"name": "f", "retry_delay_s": 0, "stages": {"flaky": stage}}, "f.yaml", REG, store=store)
+
+
+def _events(result, kind):
+    return [e for e in result.all_events if e.event_type_value == kind]
+
+
+def test_transient_failure_is_retried_and_succeeds(tmp_path):
+    attempts = tmp_path / "attempts"
+    result = dg.materialize(build_assets(_flaky(tmp_path / "st", attempts)))  # data stages retry twice by default
+    assert result.success
+    assert len(attempts.read_text().splitlines()) == 2
+    assert len(_events(result, "STEP_UP_FOR_RETRY")) == 1
+    assert _materializations(result)["flaky"].metadata["attempts"].value == 2
+
+
+def test_bad_input_is_not_retried_and_names_the_problem(tmp_path):
+    attempts = tmp_path / "attempts"
+    result = dg.materialize(build_assets(_flaky(tmp_path / "st", attempts, error="value")), raise_on_error=False)
+    assert not result.success
+    assert len(attempts.read_text().splitlines()) == 1
+    assert not _events(result, "STEP_UP_FOR_RETRY")
+    failure = _events(result, "STEP_FAILURE")[0].step_failure_data.user_failure_data
+    assert "flaky: " in failure.description and "line 1: not a document" in failure.description
+
+
+def test_failure_mid_run_leaves_no_artifact_and_a_rerun_succeeds(tmp_path):
+    store, attempts = tmp_path / "st", tmp_path / "attempts"
+    pipeline = _flaky(store, attempts, retries=0)
+    with dg.DagsterInstance.ephemeral() as instance:
+        failed = dg.materialize(build_assets(pipeline), instance=instance, raise_on_error=False)
+        assert not failed.success  # the stage wrote half its output, then raised
+        assert not failed.get_asset_materialization_events()
+        assert instance.get_latest_materialization_event(dg.AssetKey("flaky")) is None
+        assert not (store / "flaky").exists()  # nothing visible in the store…
+        assert not any((store / ".tmp").iterdir())  # …and the half-written temp folder is gone
+        again = dg.materialize(build_assets(pipeline), instance=instance)
+        assert again.success and instance.get_latest_materialization_event(dg.AssetKey("flaky")) is not None
+    assert (store / "flaky" / "_" / "latest").is_file()
+    assert pipeline.stages["flaky"].retries == 0 and pipeline.stages["flaky"].pool is None

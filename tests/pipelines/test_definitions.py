@@ -61,6 +61,12 @@ def test_demo_definitions_graph_snapshot(monkeypatch, tmp_path):
     assert definitions.resolve_job_def("demo_rounds_job") is not None
     assert definitions.resolve_schedule_def("demo_next_round").default_status == dg.DefaultScheduleStatus.STOPPED
     assert definitions.resolve_sensor_def("demo_round_on_new_data") is not None
+    assert definitions.resolve_sensor_def("demo_automation").default_status == dg.DefaultSensorStatus.RUNNING
+    assert graph.get(dg.AssetKey("crawl")).automation_condition.get_label().startswith("eager")
+    assert graph.get(dg.AssetKey("dpo")).automation_condition is None  # rounds come from the schedule/sensor
+    pools = {k: graph.get(dg.AssetKey(k)).pools for k in ("crawl", "pretrain", "sft", "dpo")}
+    assert pools == {"crawl": set(), "pretrain": {"gristmill_accelerator"}, "sft": {"gristmill_accelerator"},
+                     "dpo": {"gristmill_accelerator"}}  # fmt: skip
 
 
 def test_workspace_yaml_loads_with_dagster_cli(tmp_path):
@@ -104,6 +110,12 @@ def test_materialize_the_demo_data_stages_then_cache_hit(tmp_path):
                       if e.asset_key.to_user_string() == "tokens")
         assert tokens.metadata["train_sequences"].value > 100
         assert meta["gristmill/cache_hit"] is False
+        for event in first.get_asset_materialization_events():  # what the UI shows for every asset
+            name, values = event.asset_key.to_user_string(), event.materialization.metadata.values()
+            assert any(isinstance(v, dg.TableMetadataValue) for v in values), f"{name}: no sample/count table"
+            assert any(isinstance(v, dg.MarkdownMetadataValue) and "data:image/png;base64," in v.value
+                       for v in values), f"{name}: no plot"  # fmt: skip
+            assert {"gristmill/artifact", "gristmill/manifest"} <= set(event.materialization.metadata), name
         assert meta["documents_kept"] > 20
         assert meta["documents_kept"] < meta["documents_extracted"]
         second = dg.materialize(build_assets(pipeline), instance=instance, selection=data)

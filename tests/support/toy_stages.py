@@ -1,8 +1,10 @@
-"""Two tiny real stages used to test the framework without the heavy built-ins."""
+"""Tiny real stages used to test the framework without the heavy built-ins."""
 
 import json
 import os
 import time
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -89,6 +91,43 @@ COLLECT = StageSpec(name="toy_collect", version="1", inputs={"documents*": "docu
                     config=UpperConfig, run=collect)  # fmt: skip
 
 
+class FlakyConfig(StageConfig):
+    attempts_file: str = Field(description="Counts attempts (one line each).")
+    fail_first: int = Field(1, description="Attempts that fail before one succeeds.")
+    error: Literal["os", "value"] = Field("os", description="os: a transient OSError; value: bad input.")
+
+
+def flaky(ctx, config: FlakyConfig, inputs) -> StageResult:
+    """Fail the first ``fail_first`` attempts (writing half an output first), then succeed."""
+    with open(config.attempts_file, "a", encoding="utf-8") as f:
+        f.write("attempt\n")
+    attempts = len(Path(config.attempts_file).read_text(encoding="utf-8").splitlines())
+    (ctx.output_dir / "00000.jsonl").write_text('{"id": "0", "text": "half', encoding="utf-8")
+    if attempts <= config.fail_first:
+        if config.error == "value":
+            raise ValueError(f"{config.attempts_file}: line 1: not a document")
+        raise OSError(5, "Input/output error (injected)")
+    (ctx.output_dir / "00000.jsonl").write_text('{"id": "0", "text": "whole", "metadata": {}}\n', encoding="utf-8")
+    return StageResult(counts={"attempts": attempts})
+
+
+class SleepConfig(StageConfig):
+    seconds: float = Field(1.0, description="How long the stage runs.")
+
+
+def sleep(ctx, config: SleepConfig, inputs) -> StageResult:
+    """Sleep, recording when it started and ended (for concurrency tests)."""
+    start = time.time()
+    time.sleep(config.seconds)
+    end = time.time()
+    (ctx.output_dir / "times.json").write_text(json.dumps([start, end]), encoding="utf-8")
+    return StageResult(counts={"start": start, "end": end})
+
+
+FLAKY = StageSpec(name="toy_flaky", version="1", inputs={}, output="documents", config=FlakyConfig, run=flaky)
+SLEEP = StageSpec(name="toy_sleep", version="1", inputs={}, output="report", config=SleepConfig, run=sleep)
+
+
 @hookimpl
 def gristmill_register_stages():
-    return [WORDS, UPPER, ROUND, COLLECT]
+    return [WORDS, UPPER, ROUND, COLLECT, FLAKY, SLEEP]
