@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
 from gristmill.documents import DocumentWriter, iter_documents, require_documents
 from gristmill.needle import make_facts, retrieval_text
+from gristmill.plots import bar_chart
 from gristmill.stage import min_documents_check
 
 
@@ -117,7 +118,9 @@ def run_retrieval_docs(ctx: StageContext, config: RetrievalDocsConfig, inputs: d
         "filler_documents": len(pool),
         "chars": sum(c for _, c in per_length.values()),
     }
-    return StageResult(counts=counts, metadata={"lengths": Table(rows)})
+    plot = bar_chart([r["filler_chars"] for r in rows], [r["documents"] for r in rows],
+                     "documents per filler length (characters)", "documents")  # fmt: skip
+    return StageResult(counts=counts, metadata={"lengths": Table(rows), "documents_per_length": plot})
 
 
 SPEC = StageSpec(

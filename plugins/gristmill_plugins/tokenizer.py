@@ -36,6 +36,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents, require_documents
+from gristmill.plots import histogram
 
 log = logging.getLogger("gristmill.tokenizer")
 
@@ -291,6 +292,16 @@ def verify_hf_directory(folder: Path, config: TokenizerConfig) -> dict[str, Any]
     return result
 
 
+def _token_length_histogram(vocab: dict[str, int], tok: Any) -> Markdown:
+    """Histogram of the learned tokens' lengths in bytes (special tokens left out).
+
+    A ByteLevel vocabulary string holds one alphabet symbol per byte, so ``len()`` is the length in bytes.
+    """
+    special = set(tok.get_added_tokens_decoder())
+    return histogram([len(t) for t, i in vocab.items() if i not in special], "vocabulary token lengths",
+                     "bytes per token", ylabel="tokens")  # fmt: skip
+
+
 def run_tokenizer(ctx: StageContext, config: TokenizerConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Train a byte-level BPE tokenizer on the documents and save it as a Hugging Face tokenizer directory
     with bos/eos/pad, ChatML special tokens and a TRL-ready chat template."""
@@ -372,13 +383,15 @@ def run_tokenizer(ctx: StageContext, config: TokenizerConfig, inputs: dict[str, 
         snippet = text[:120]
         pieces = [tok.decode([i]) for i in tok.encode(snippet, add_special_tokens=False).ids]
         samples.append({"text": snippet, "tokens": len(pieces), "pieces": " | ".join(pieces)})
-    longest = sorted(tok.get_vocab(with_added_tokens=False).items(), key=lambda kv: (-len(tok.decode([kv[1]])), kv[1]))
+    learned = tok.get_vocab(with_added_tokens=False)
+    longest = sorted(learned.items(), key=lambda kv: (-len(tok.decode([kv[1]])), kv[1]))
     metadata: dict[str, Any] = {
         "bytes_per_token_on": "held-out documents" if on_holdout else "training documents",
         "special_tokens": specials,
         "sample_tokenization": Table(samples),
         "longest_tokens": Table([{"id": i, "token": tok.decode([i])} for _, i in longest[:15]]),
         "tokenizer_class": checked["tokenizer_class"],
+        "token_length_histogram": _token_length_histogram(learned, tok),
     }
     if config.chat_template:
         metadata["chat_template_example"] = Markdown(f"```\n{checked['chat_example']}```")

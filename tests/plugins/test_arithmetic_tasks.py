@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from gristmill import Markdown
 from gristmill.documents import DocumentWriter, document_shards, iter_documents
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
@@ -17,6 +18,8 @@ def _rows(path: Path) -> list[dict]:
 def test_files_formats_and_held_out_split(tmp_path):
     result, art = run_stage(TASKS_SPEC, tmp_path / "a", {"sft_examples": 300, "prompts": 100, "eval_examples": 80})
     assert result.counts == {"sft_examples": 300, "prompts": 100, "eval_examples": 80, "templates": 14}
+    plot = result.metadata["problems_per_template"]
+    assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
     sft, pool, held = (_rows(art.path / f) for f in ("sft.jsonl", "prompts.jsonl", "eval.jsonl"))
     assert [len(sft), len(pool), len(held)] == [300, 100, 80]
     for row in sft:
@@ -60,6 +63,8 @@ def test_task_documents_counts_passthrough_and_held_out(tmp_path):
     result, out = run_stage(TASK_DOCUMENTS_SPEC, tmp_path / "out", cfg, {"tasks": tasks, "documents": crawl})
     assert result.counts == {"documents_in": 7, "shards_in": 3, "task_documents": 14, "problems": 50,
                              "problems_written": 100, "documents_out": 21}  # fmt: skip
+    plot = result.metadata["characters_by_source"]
+    assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
     for shard in document_shards(crawl):  # passthrough shards are copied byte for byte, under the same names
         assert (out.path / shard.name).read_bytes() == shard.read_bytes()
     docs = list(iter_documents(out))

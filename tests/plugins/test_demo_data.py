@@ -28,7 +28,7 @@ from datatrove.pipeline.readers import WarcReader
 from pydantic import ValidationError
 from warcio.archiveiterator import ArchiveIterator
 
-from gristmill import Table
+from gristmill import Markdown, Table
 from gristmill.testing import run_stage
 from gristmill_plugins import demo_data
 from gristmill_plugins.demo_data import (
@@ -412,6 +412,8 @@ def test_stage_runs_as_plain_function_and_uses_context_seed(tmp_path: Path) -> N
     assert 1 <= len(samples.rows) <= 10
     assert set(samples.rows[0]) == {"url", "category", "words"}
     assert result.metadata["config"]["seed"] == 42
+    plot = result.metadata["pages_per_category"]
+    assert isinstance(plot, Markdown) and plot.text.startswith("![pages per category](data:image/png;base64,")
     # an explicit seed in the config wins over the run's seed
     explicit, _ = run_stage(SPEC, tmp_path / "explicit", config={"pages": 60, "seed": 42}, seed=7)
     assert explicit.counts == result.counts
@@ -443,5 +445,7 @@ def test_synthetic_reference_documents_are_deterministic_clean_articles(tmp_path
     assert len(docs) == result.counts["documents"] == 12
     assert {d["metadata"]["topic"] for d in docs} == set(demo_data.TOPICS)
     assert all(len(d["text"].split()) >= 200 and "<" not in d["text"] for d in docs)
+    plot = result.metadata["length_histogram"]
+    assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
     with pytest.raises(ValueError, match="unknown topics"):
         run_stage(REFERENCE_SPEC, tmp_path / "c", config={"topics": ["poetry"]})

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from gristmill import Markdown
 from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.retrieval_docs import SPEC
@@ -34,6 +35,8 @@ def test_documents_hold_facts_and_end_with_question_and_answer(tmp_path: Path, f
     assert len(docs) == 30 == result.counts["documents"]
     assert result.counts["facts"] == 90
     assert {row["filler_chars"] for row in result.metadata["lengths"].rows} == {200, 600}
+    plot = result.metadata["documents_per_length"]
+    assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
     for doc in docs:
         facts = dict(re.findall(r"The pass key of (\w+) is (\d{4})\.", doc["text"]))
         asked = re.search(r"What is the pass key of (\w+)\? The pass key of \1 is (\d{4})\.$", doc["text"])

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from gristmill import Markdown
 from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
@@ -81,6 +82,8 @@ def test_counts_and_compression(trained, books: Path):
         "<|im_start|>",
         "<|im_end|>",
     ]
+    plot = result.metadata["token_length_histogram"]
+    assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
 
 
 def test_roundtrip_on_held_out_and_unicode_text(trained, books: Path):

@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
+from gristmill.plots import bar_chart
 from gristmill_plugins.demo_data.article import Article
 from gristmill_plugins.demo_data.categories import CATEGORIES, LANGUAGES, TOPICS, URL_PATTERN, parse_synthetic_url
 from gristmill_plugins.demo_data.english import make_article
@@ -200,6 +201,9 @@ def run_synthetic_crawl(ctx: StageContext, config: SyntheticCrawlConfig, inputs:
         counts=counts,
         metadata={
             "samples": Table(summary.samples),
+            "pages_per_category": bar_chart(
+                list(summary.counts), list(summary.counts.values()), "pages per category", "pages"
+            ),
             "config": {**config.model_dump(mode="json"), "seed": seed},
             "url_pattern": URL_PATTERN.pattern,
         },

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from gristmill import StageConfig, StageContext, StageResult, StageSpec, Table
 from gristmill.documents import DocumentWriter
+from gristmill.plots import histogram
 from gristmill_plugins.demo_data.article import Article
 from gristmill_plugins.demo_data.categories import TOPICS
 from gristmill_plugins.demo_data.english import make_article
@@ -43,18 +44,24 @@ def run_synthetic_reference(ctx: StageContext, config: SyntheticReferenceConfig,
         raise ValueError(f"synthetic_reference: unknown topics {unknown}; known: {list(TOPICS)}")
     seed = config.seed if config.seed is not None else ctx.seed + 1  # differs from the crawl's articles
     rng = random.Random(seed)
-    rows, words = [], 0
+    rows, lengths = [], []
     with DocumentWriter(ctx.output_dir) as writer:
         for i in range(config.documents):
             topic = config.topics[i % len(config.topics)]
             article = make_article(topic, rng, config.min_words, max(config.min_words, config.max_words))
             text = article_text(article)
-            words += len(text.split())
+            lengths.append(len(text.split()))
             doc_id = f"reference-{i:05d}"
             writer.write({"text": text, "id": doc_id, "metadata": {"topic": topic, "source": "synthetic"}})
             if len(rows) < 10:
                 rows.append({"id": doc_id, "topic": topic, "title": article.title})
-    return StageResult(counts={"documents": config.documents, "words": words}, metadata={"sample": Table(rows)})
+    return StageResult(
+        counts={"documents": config.documents, "words": sum(lengths)},
+        metadata={
+            "sample": Table(rows),
+            "length_histogram": histogram(lengths, "document lengths", "words", ylabel="documents"),
+        },
+    )
 
 
 REFERENCE_SPEC = StageSpec(

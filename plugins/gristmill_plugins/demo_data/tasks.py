@@ -27,6 +27,7 @@ from pydantic import Field
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table
 from gristmill.documents import DocumentWriter, document_shards, iter_documents
+from gristmill.plots import bar_chart
 from gristmill.verify import extract_answer
 from gristmill_plugins.demo_data.maths import _math_problem
 from gristmill_plugins.demo_data.vocab import _base_context
@@ -98,6 +99,9 @@ def run_arithmetic_tasks(ctx: StageContext, config: ArithmeticTasksConfig, input
         metadata={
             "samples": Table([{"question": q, "solution": s, "answer": a} for q, s, a, _ in sft[:5]]),
             "templates": Table([{"template": k, "problems": kinds[k]} for k in sorted(kinds)]),
+            "problems_per_template": bar_chart(
+                sorted(kinds), [kinds[k] for k in sorted(kinds)], "problems per template (all splits)", "problems"
+            ),
             "verifier": "gristmill.verify.is_correct(completion, answer): the number after the last "
             "'The answer is' must equal answer",
         },
@@ -160,8 +164,8 @@ def read_sft_problems(tasks: Artifact) -> list[tuple[str, str, str]]:
     return problems
 
 
-def _copy_documents(source: Artifact, out_dir: Path) -> tuple[int, int]:
-    """Copy ``source``'s shards byte for byte under their relative paths; returns (shards, documents)."""
+def _copy_documents(source: Artifact, out_dir: Path) -> tuple[int, int, int]:
+    """Copy ``source``'s shards byte for byte under their relative paths; returns (shards, documents, characters)."""
     shards = document_shards(source)
     root = Path(source.path)
     for shard in shards:
@@ -173,7 +177,11 @@ def _copy_documents(source: Artifact, out_dir: Path) -> tuple[int, int]:
             raise ValueError(f"task_documents: two input shards map to {rel}")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shard, target)
-    return len(shards), sum(1 for _ in iter_documents(source)) if shards else 0
+    documents = chars = 0
+    for doc in iter_documents(source) if shards else ():
+        documents += 1
+        chars += len(doc["text"])
+    return len(shards), documents, chars
 
 
 def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: dict[str, Artifact]) -> StageResult:
@@ -185,10 +193,11 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
     if not problems:
         raise ValueError(f"task_documents: {inputs['tasks'].describe()} has an empty sft.jsonl")
     source = inputs.get("documents")
-    shards_in, documents_in = _copy_documents(source, ctx.output_dir) if source is not None else (0, 0)
+    shards_in, documents_in, chars_in = _copy_documents(source, ctx.output_dir) if source is not None else (0, 0, 0)
 
     rng = random.Random(f"task-documents:{seed}")
     samples: list[dict[str, Any]] = []
+    task_chars = 0
     with DocumentWriter(ctx.output_dir / TASK_DOCS_DIR) as writer:
         for epoch in range(config.repeat):
             order = list(range(len(problems)))
@@ -200,6 +209,7 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
                 meta = {"source": "arithmetic_tasks", "epoch": epoch, "problems": len(picked),
                         "sft_rows": picked, "answers": [problems[i][2] for i in picked]}  # fmt: skip
                 writer.write({"text": text, "id": doc_id, "metadata": meta})
+                task_chars += len(text)
                 if len(samples) < 3:
                     samples.append({"id": doc_id, "problems": len(picked), "text": text[:300]})
             ctx.progress(epoch + 1, config.repeat, "epochs")
@@ -215,7 +225,15 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
             "problems_written": len(problems) * config.repeat,
             "documents_out": documents_in + task_docs,
         },
-        metadata={"samples": Table(samples)},
+        metadata={
+            "samples": Table(samples),
+            "characters_by_source": bar_chart(
+                ["input documents", "arithmetic tasks"],
+                [chars_in, task_chars],
+                "characters by source",
+                "characters",
+            ),
+        },
     )
 
 
