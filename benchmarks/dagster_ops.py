@@ -111,7 +111,7 @@ def main() -> None:
     print(f"{'no-op re-run through Dagster (s)':<44}{noop:>12.2f}{d:>12.2f}{noop / d:>8.3f}")
     print(f"{'automation tick, demo graph (s)':<44}{tick:>12.3f}{'':>12}{'':>8}  requested {requested}")
     print(f"{f'observe {args.files} source files (s)':<44}{obs:>12.3f}{stat:>12.3f}{obs / stat:>8.2f}")
-    print(f"runs: dagster {['%.2f' % x for x in dag]}, runner {['%.2f' % x for x in bare]}")
+    print(f"runs: dagster {[round(x, 2) for x in dag]}, runner {[round(x, 2) for x in bare]}")
 
 
 if __name__ == "__main__":
