@@ -281,7 +281,8 @@ def data_change_sensors(pipeline: Pipeline, prefix: list[str]) -> list[dg.Sensor
     sensors: list[dg.SensorDefinition] = []
     if pipeline.sources:
 
-        @dg.sensor(name=f"{pipeline.name}_observe_sources", minimum_interval_seconds=30, default_status=running,
+        @dg.sensor(name=f"{pipeline.name}_observe_sources", minimum_interval_seconds=pipeline.sensor_interval_s,
+                   default_status=running,
                    description="Record a raw source's new data version when its files change.")  # fmt: skip
         def observe_sources(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
             events = source_observations(pipeline, context.instance, prefix)
@@ -297,7 +298,7 @@ def data_change_sensors(pipeline: Pipeline, prefix: list[str]) -> list[dg.Sensor
                 f"{pipeline.name}_automation",
                 target=dg.AssetSelection.assets(*automated),
                 default_status=running,
-                minimum_interval_seconds=30,
+                minimum_interval_seconds=pipeline.sensor_interval_s,
                 description="Re-materialize stages whose inputs, config or version changed (per-stage `automation`).",
             )
         )

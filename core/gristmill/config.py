@@ -130,6 +130,9 @@ class PipelineDef(_Strict):
         "eager", description="Default `automation` of every stage instance (see the stage field)."
     )
     retry_delay_s: float = Field(10.0, ge=0, description="Seconds before the first retry (doubling after each).")
+    sensor_interval_s: int = Field(
+        30, ge=5, description="How often the daemon checks the sources for changes and evaluates automation."
+    )
 
     @field_validator("sources", "stages")
     @classmethod
@@ -185,6 +188,7 @@ class Pipeline:
     order: tuple[str, ...]
     rounds: RoundsDef = field(default_factory=RoundsDef)
     retry_delay_s: float = 10.0
+    sensor_interval_s: int = 30
 
     @property
     def partitioned(self) -> list[str]:
@@ -341,7 +345,10 @@ def validate_pipeline(
 
     order = _topological_order(path, {n: set(i.refs) & set(instances) for n, i in instances.items()})
     store_root = Path(store if store is not None else pdef.store).expanduser()
-    return Pipeline(path, pdef.name, store_root, dict(pdef.sources), instances, order, pdef.rounds, pdef.retry_delay_s)
+    return Pipeline(
+        path, pdef.name, store_root, dict(pdef.sources), instances, order, pdef.rounds, pdef.retry_delay_s,
+        pdef.sensor_interval_s,
+    )
 
 
 def _automation(where: str, sdef: StageDef, default: str) -> str:

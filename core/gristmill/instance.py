@@ -11,6 +11,8 @@ DAGSTER_YAML = """\
 # A team instance on PostgreSQL: see docs/operations.md and docs/examples/dagster-postgres.yaml.
 telemetry:
   enabled: false
+nux:
+  enabled: false       # no "join the community" dialog over the UI on first visit
 concurrency:
   pools:
     default_limit: 1   # one slot per pool: training stages share the pool "gristmill_accelerator"

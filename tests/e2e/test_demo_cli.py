@@ -2,11 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,39 +64,3 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     verify = subprocess.run([str(BIN / "gristmill"), "store", "verify", "--store", str(tmp_path / "a")],
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "0 problems" in verify.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_ui_serves_the_gristmill_assets_on_loopback(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    proc = subprocess.Popen([str(BIN / "gristmill"), "ui", "--port", str(port), "--store", str(tmp_path / "st"),
-                             "--read-only"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()[-3000:]
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "UI did not come up"
-                time.sleep(1)
-        query = {"query": "{ assetNodes { assetKey { path } groupName opVersion } }"}
-        req = urllib.request.Request(f"{url}/graphql", json.dumps(query).encode(),
-                                     {"Content-Type": "application/json"})
-        nodes = json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["assetNodes"]
-        by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-        assert {"demo_crawl", "crawl", "dedup", "quality", "tokenizer", "tokens"} <= set(by_key)
-        assert by_key["crawl"]["opVersion"].startswith("crawl_filter@1:")
-        assert (tmp_path / "st" / "dagster_home" / "workspace.yaml").is_file()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
