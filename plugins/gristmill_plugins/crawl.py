@@ -16,7 +16,6 @@ the same steps for use without the stage (the benchmark runs them bare).
 """
 
 import codecs
-import contextlib
 import gzip
 import importlib.util
 import json
@@ -25,13 +24,12 @@ import os
 import re
 import signal
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import fsspec.compression
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.extractors import Trafilatura
 from datatrove.pipeline.extractors.base import BaseExtractor
@@ -46,7 +44,6 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.formatters import PIIFormatter
 from datatrove.pipeline.readers import WarcReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
-from loguru import logger as loguru_logger
 from pydantic import Field, field_validator
 
 from gristmill import (
@@ -60,6 +57,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents
+from gristmill.executors import QuietLocalExecutor, read_step_stats
 from gristmill.plots import figure_markdown, small_figure
 from gristmill.stage import min_documents_check
 
@@ -483,89 +481,6 @@ def build_pipeline(
     Run them with ``LocalPipelineExecutor(steps, tasks=config.tasks, workers=config.workers, ...)``.
     """
     return [step for _, step in _labelled_steps(config, files, output_dir, on_file_done)]
-
-
-# --------------------------------------------------------------------------------------------------
-# Running datatrove quietly
-
-
-_quiet_depth = 0
-
-
-def _no_task_logger(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-@contextlib.contextmanager
-def quiet_datatrove_logs() -> Iterator[None]:
-    """Silence datatrove's loguru output without touching anyone else's loguru handlers.
-
-    datatrove's executor calls ``logger.remove()`` for every task (dropping all loguru handlers in the
-    process) and re-adds its own stderr/file handlers at INFO. Inside this block its task-logger hooks
-    are no-ops and records from ``datatrove.*`` modules are disabled; other loguru users keep their
-    handlers. What datatrove would warn about (extraction timeouts/errors) is counted in its stats,
-    which the stage reports as warnings. Re-entrant.
-    """
-    global _quiet_depth
-    import datatrove.executor.base as executor_base
-
-    if _quiet_depth:
-        yield
-        return
-    saved = executor_base.add_task_logger, executor_base.close_task_logger
-    executor_base.add_task_logger = _no_task_logger
-    executor_base.close_task_logger = _no_task_logger
-    loguru_logger.disable("datatrove")
-    _quiet_depth += 1
-    try:
-        yield
-    finally:
-        _quiet_depth -= 1
-        loguru_logger.enable("datatrove")
-        executor_base.add_task_logger, executor_base.close_task_logger = saved
-
-
-class QuietLocalExecutor(LocalPipelineExecutor):
-    """``LocalPipelineExecutor`` that runs under :func:`quiet_datatrove_logs` (also in its worker processes)."""
-
-    def run(self) -> Any:
-        with quiet_datatrove_logs():
-            return super().run()
-
-    def _launch_run_for_rank(self, rank: int, ranks_q: Any, completed: Any = None, completed_lock: Any = None) -> Any:
-        with quiet_datatrove_logs():  # in a worker process when workers > 1
-            return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
-
-    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
-        with quiet_datatrove_logs():
-            return super()._run_for_rank(rank, local_rank, node_rank)
-
-
-# --------------------------------------------------------------------------------------------------
-# Stats → counts and metadata
-
-
-def _total(value: Any) -> float:
-    """A datatrove stats.json metric as a number (it is either a number or a dict with ``total``)."""
-    if isinstance(value, Mapping):
-        return value.get("total", 0) or 0
-    return value or 0
-
-
-def read_step_stats(stats_json: Path, labels: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Per-step metric totals from the executor's ``stats.json`` (a list in pipeline order), by label.
-
-    Each step's dict also holds ``_seconds``: its processing time summed over tasks.
-    """
-    entries = json.loads(Path(stats_json).read_text())
-    if len(entries) != len(labels):
-        raise RuntimeError(f"{stats_json}: {len(entries)} steps, expected {len(labels)}")
-    out: dict[str, dict[str, float]] = {}
-    for label, entry in zip(labels, entries, strict=True):
-        metrics = {key: _total(value) for key, value in entry.get("stats", {}).items()}
-        metrics["_seconds"] = _total(entry.get("time_stats", 0))
-        out[label] = metrics
-    return out
 
 
 FILTER_LABELS = ("url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
