@@ -305,10 +305,11 @@ def data_change_sensors(pipeline: Pipeline, prefix: list[str]) -> list[dg.Sensor
     return sensors
 
 
-def build_definitions(pipelines: list[Pipeline]) -> dg.Definitions:
+def build_definitions(pipelines: list[Pipeline], executor: Any = None) -> dg.Definitions:
     """Definitions for one or more pipelines (keys prefixed by pipeline name when more than one): assets, a job
     over the unpartitioned stages, the data-change sensors and — for pipelines with rounds — a rounds job,
-    schedule and sensor."""
+    schedule and sensor. ``executor`` defaults to ``in_process_executor`` (pass e.g. dagster-celery's
+    ``celery_executor`` or dagster-k8s's ``k8s_job_executor`` to run each stage as its own task or pod)."""
     assets: list[Any] = []
     jobs: list[Any] = []
     schedules, sensors = [], []
@@ -331,4 +332,4 @@ def build_definitions(pipelines: list[Pipeline]) -> dg.Definitions:
             schedules.append(schedule)
             sensors.append(sensor)
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, sensors=sensors,
-                          executor=dg.in_process_executor)  # fmt: skip
+                          executor=executor or dg.in_process_executor)  # fmt: skip

@@ -129,3 +129,10 @@ def test_failure_mid_run_leaves_no_artifact_and_a_rerun_succeeds(tmp_path):
         assert again.success and instance.get_latest_materialization_event(dg.AssetKey("flaky")) is not None
     assert (store / "flaky" / "_" / "latest").is_file()
     assert pipeline.stages["flaky"].retries == 0 and pipeline.stages["flaky"].pool is None
+
+
+def test_definitions_take_another_dagster_executor(tmp_path):
+    """The hook for Celery/Kubernetes executors (docs/operations.md); in-process stays the default."""
+    assert build_definitions([_pipeline(tmp_path)]).resolve_job_def("toy_job").executor_def is dg.in_process_executor
+    defs = build_definitions([_pipeline(tmp_path)], executor=dg.multiprocess_executor)
+    assert defs.resolve_job_def("toy_job").executor_def is dg.multiprocess_executor
