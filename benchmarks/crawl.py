@@ -57,7 +57,9 @@ def run_bare_once(files: list[Path], out: Path, config: dict[str, Any], logs: Pa
     start = time.perf_counter()
     steps = build_pipeline(cfg, files, out)
     with contextlib.redirect_stderr(DEVNULL):
-        LocalPipelineExecutor(steps, tasks=cfg.tasks, workers=cfg.workers, logging_dir=str(logs)).run()
+        LocalPipelineExecutor(
+            steps, tasks=cfg.executor.tasks, workers=cfg.executor.workers, logging_dir=str(logs)
+        ).run()
     return time.perf_counter() - start
 
 

