@@ -38,11 +38,16 @@ def write_plugin_dist(site: Path, dist: str, entry_points: dict[str, str], modul
     return site
 
 
-@pytest.fixture
-def toy_plugin_site(tmp_path: Path) -> Path:
+def write_toy_site(site: Path) -> Path:
     """A site dir whose entry point ``toy`` registers the toy stages of tests/support."""
     return write_plugin_dist(
-        tmp_path / "site", "gristmill_toy", {"toy": "gm_toy_plugin"},
+        site, "gristmill_toy", {"toy": "gm_toy_plugin"},
         {"gm_toy_plugin": "from tests.support.toy_stages import *  # noqa\n"
                           "from tests.support.toy_stages import gristmill_register_stages  # noqa\n"},
     )
+
+
+@pytest.fixture
+def toy_plugin_site(tmp_path: Path) -> Path:
+    """A site dir whose entry point ``toy`` registers the toy stages of tests/support."""
+    return write_toy_site(tmp_path / "site")

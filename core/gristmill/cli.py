@@ -129,7 +129,7 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
     ok, run_ids = True, []
     with open_instance() as instance:
         for run_id in release_dead_runs(instance):
-            print(f"gristmill: released the pool slots of dead run {run_id[:8]}", flush=True)
+            print(f"gristmill: run {run_id[:8]} was killed: marked failed, its pool slots released", flush=True)
         for event in source_observations(pipeline, instance):  # so the UI and automation see what this run read
             instance.report_runless_asset_event(event)
         for names, partition in run_phases(pipeline, chosen, keys):
@@ -242,7 +242,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_store_verify(args: argparse.Namespace) -> int:
     from gristmill.store import ArtifactStore
 
-    store = ArtifactStore(args.store)
+    store = ArtifactStore(args.store, clean=False)
+    cleaned = store.clean_tmp()
+    for path in cleaned:
+        print(f"gristmill: removed {path.name} from {store.tmp} (left by a run whose process is gone)")
     problems = store.verify()
     for problem in problems:
         print(f"gristmill: error: {problem}", file=sys.stderr)

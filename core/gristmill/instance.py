@@ -61,17 +61,26 @@ def _alive(pid: int) -> bool:
 
 
 def release_dead_runs(instance: Any) -> list[str]:
-    """Free the pool slots held by runs that are over or whose in-process runner (this host) was killed.
+    """Mark runs of this host whose in-process runner was killed as failed, and free the pool slots held by runs
+    that are over or dead.
 
-    A ``gristmill run`` killed mid-stage leaves its run STARTED and its slot claimed; without this the next run of a
-    pooled (training) stage would wait forever. Such runs are marked failed. Returns the run ids released.
+    A ``gristmill run`` killed mid-stage leaves its run STARTED (and its slot claimed); without this the UI would show
+    it running forever and the next run of a pooled (training) stage would wait forever. Returns the run ids released.
     """
-    from dagster import DagsterRunStatus
+    from dagster import DagsterRunStatus, RunsFilter
 
+    released = []
+    # runs of this host whose `gristmill run` process is gone: failed, so the UI does not show them running forever
+    live = RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
+                      tags={HOST_TAG: socket.gethostname()})  # fmt: skip
+    for run in instance.get_runs(filters=live):
+        pid = run.tags.get(PID_TAG)
+        if pid is not None and pid.isdigit() and not _alive(int(pid)):
+            instance.report_run_failed(run, f"its process (pid {pid}) is gone")
+            released.append(run.run_id)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
-        return []
-    released = []
+        return sorted(set(released))
     for pool in storage.get_concurrency_keys():
         for run_id in storage.get_concurrency_info(pool).active_run_ids:
             run = instance.get_run_by_id(run_id)

@@ -15,7 +15,7 @@ from gristmill.plugins import get_plugin_manager
 from gristmill.rounds import previous_round
 from gristmill.sources import resolve_source
 from gristmill.stage import Artifact, ProgressFn, StageContext, decode_metadata, encode_metadata
-from gristmill.store import ArtifactStore, StoreError, cache_key
+from gristmill.store import ArtifactStore, StoreError, cache_key, disk_full_error
 
 log = logging.getLogger("gristmill.runner")
 
@@ -105,6 +105,33 @@ def execute(
         store.set_latest(name, artifact_id, partition)
         return Execution(cached, True, time.monotonic() - started)
 
+    try:
+        artifact, ctx = _run_and_commit(pipeline, name, store, partition, logger, progress_fn, inputs, artifact_id)
+    except OSError as exc:
+        full = disk_full_error(exc, store.root, f"materializing {name!r}" + (f" ({partition})" if partition else ""))
+        if full is None:
+            raise
+        raise full from exc
+    if ctx.resume_dir is not None:
+        store.drop_resume_dir(name, artifact_id, partition)
+    _notify_finished(spec, artifact, ctx, logger)
+    return Execution(artifact, False, time.monotonic() - started)
+
+
+def _run_and_commit(
+    pipeline: Pipeline,
+    name: str,
+    store: ArtifactStore,
+    partition: str | None,
+    logger: logging.Logger,
+    progress_fn: ProgressFn | None,
+    inputs: dict[str, Any],
+    artifact_id: str,
+) -> tuple[Artifact, StageContext]:
+    """Run the stage into a fresh staging folder and commit its output (the staging folder goes either way)."""
+    inst = pipeline.stages[name]
+    spec = inst.spec
+    started = time.monotonic()
     with store.staging() as staging:
         ctx = StageContext(
             instance=name,
@@ -131,10 +158,7 @@ def execute(
             "gristmill_version": __version__,
         }
         artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition)
-    if ctx.resume_dir is not None:
-        store.drop_resume_dir(name, artifact_id, partition)
-    _notify_finished(spec, artifact, ctx, logger)
-    return Execution(artifact, False, time.monotonic() - started)
+    return artifact, ctx
 
 
 def _input_record(art: Artifact | list[Artifact]) -> Any:

@@ -16,6 +16,7 @@ owning process is gone.
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -87,11 +88,32 @@ def cache_key(
 
 def _write_atomic(path: Path, data: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. the disk filled up: the old file stays, no half-written copy
+        raise
+
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full_error(exc: OSError, root: Path, what: str) -> "StoreError | None":
+    """A clear :class:`StoreError` when ``exc`` is a full disk (or quota) under the store ``root``, else None."""
+    if exc.errno not in DISK_FULL:
+        return None
+    try:
+        free = f"{shutil.disk_usage(root).free / 1e6:.1f} MB free now"
+    except OSError:
+        free = "free space unknown"
+    return StoreError(
+        f"no space left on the device of the store {root} ({free}) while {what}: {exc.strerror or exc}. "
+        "Nothing was committed; the previous artifact and `latest` are unchanged. Free space and run again."
+    )
 
 
 def _process_alive(pid: int, started: float) -> bool:
@@ -280,4 +302,25 @@ class ArtifactStore:
             target = pointer.parent / pointer.read_text(encoding="utf-8").strip()
             if not (target / MANIFEST).is_file():
                 problems.append(f"{pointer} names missing artifact {target.name!r}")
+        problems += [f"orphan: {path} (not a committed artifact; safe to delete)" for path in self.orphans()]
         return problems
+
+    def orphans(self) -> list[Path]:
+        """Entries in artifact slots that no commit made: folders without a manifest, leftover temp files.
+
+        A slot is ``<asset>/<partition or _>/`` holding a ``latest`` pointer or a committed artifact; other
+        folders in the store's root (the Dagster instance's ``dagster_home``, ``.tmp``, ``.resume``) are not looked in.
+        """
+        found = []
+        for slot in sorted(self.root.glob("*/*")):
+            if slot.parts[-2].startswith(".") or not slot.is_dir():
+                continue
+            if not (slot / LATEST).is_file() and not any(slot.glob(f"*/{MANIFEST}")):
+                continue
+            for entry in sorted(slot.iterdir()):
+                if entry.name == LATEST:
+                    continue
+                if entry.is_dir() and (entry / MANIFEST).is_file():
+                    continue
+                found.append(entry)
+        return found

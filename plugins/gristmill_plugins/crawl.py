@@ -258,6 +258,10 @@ class RobustWarcReader(WarcReader):
                     document = self.get_document_from_dict(data, filepath, index) if data else None
                 if document is not None:
                     yield document
+            # warcio ends quietly when a gzip stream is cut inside a record's header; reading on raises the
+            # EOFError that marks the file as failed (otherwise its lost tail would go uncounted)
+            if f.read(1):
+                raise ValueError("bytes after the last WARC record could not be parsed")
 
     def read_files_shard(self, shard: list[str]) -> DocumentsPipeline:
         for filepath in shard:

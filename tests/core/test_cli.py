@@ -50,8 +50,3 @@ def test_schema_is_json_with_stage_configs(capsys):
     schema = json.loads(capsys.readouterr().out)
     assert "stages" in schema["properties"]
     assert "crawl_filter" in schema["x-stage-configs"]
-
-
-def test_ui_refuses_non_loopback_without_flag(capsys):
-    assert main(["ui", "--host", "0.0.0.0"]) == 2
-    assert "--allow-remote" in capsys.readouterr().err

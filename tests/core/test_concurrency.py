@@ -69,6 +69,6 @@ def test_a_killed_run_does_not_hold_the_pool_slot(tmp_path, toy_plugin_site):
     doomed.wait()
     _pipeline(root, "gristmill_accelerator", seconds=0.1)
     out = _finish(_start(root, toy_plugin_site, "b"))  # would wait forever on a leaked slot
-    assert "released the pool slots of dead run" in out
+    assert "was killed: marked failed, its pool slots released" in out
     assert (root / "store" / "b" / "_" / "latest").is_file()
     assert not (root / "store" / "a").exists()

@@ -1,5 +1,6 @@
 """Tiny real stages used to test the framework without the heavy built-ins."""
 
+import errno
 import json
 import os
 import time
@@ -124,10 +125,30 @@ def sleep(ctx, config: SleepConfig, inputs) -> StageResult:
     return StageResult(counts={"start": start, "end": end})
 
 
+class FillConfig(StageConfig):
+    megabytes: int = Field(1, description="Size of the file written.")
+    disk_limit_mb: int | None = Field(
+        None, description="Raise ENOSPC once this much is written (a small disk where none can be mounted)."
+    )
+
+
+def fill(ctx, config: FillConfig, inputs) -> StageResult:
+    """Write ``megabytes`` of data in 256 KiB chunks (for disk-full tests)."""
+    chunk = bytes(range(256)) * 1024
+    with open(ctx.output_dir / "blob.bin", "wb") as f:
+        for i in range(config.megabytes * 4):
+            if config.disk_limit_mb is not None and i >= config.disk_limit_mb * 4:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(ctx.output_dir / "blob.bin"))
+            f.write(chunk)
+            f.flush()
+    return StageResult(counts={"megabytes": config.megabytes})
+
+
+FILL = StageSpec(name="toy_fill", version="1", inputs={}, output="report", config=FillConfig, run=fill)
 FLAKY = StageSpec(name="toy_flaky", version="1", inputs={}, output="documents", config=FlakyConfig, run=flaky)
 SLEEP = StageSpec(name="toy_sleep", version="1", inputs={}, output="report", config=SleepConfig, run=sleep)
 
 
 @hookimpl
 def gristmill_register_stages():
-    return [WORDS, UPPER, ROUND, COLLECT, FLAKY, SLEEP]
+    return [WORDS, UPPER, ROUND, COLLECT, FLAKY, SLEEP, FILL]

@@ -15,10 +15,12 @@ Nothing is ever unpickled: weights go through safetensors, the rest through ``we
 import json
 import logging
 import os
+import pickle
 import random
 import re
 import shutil
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,19 +173,28 @@ def verify(path: Path) -> None:
             raise CheckpointError(f"{f}: checksum mismatch (corrupt or partially written)")
 
 
-def latest_valid(directory: str | os.PathLike[str]) -> Path | None:
-    """The newest checkpoint that passes :func:`verify`; each newer one that fails is skipped with a warning
-    naming it. ``None`` when there is no valid checkpoint."""
+def skip_warning(path: Path, exc: Exception) -> None:
+    """Log and warn that checkpoint ``path`` is skipped (the message names it and why)."""
+    msg = f"skipping invalid checkpoint {path.name}: {exc}"
+    log.warning(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def valid_checkpoints(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """Checkpoints that pass :func:`verify`, newest first; each one that fails is skipped with a warning."""
     for path in reversed(list_checkpoints(directory)):
         try:
             verify(path)
         except CheckpointError as exc:
-            msg = f"skipping invalid checkpoint {path.name}: {exc}"
-            log.warning(msg)
-            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            skip_warning(path, exc)
             continue
-        return path
-    return None
+        yield path
+
+
+def latest_valid(directory: str | os.PathLike[str]) -> Path | None:
+    """The newest checkpoint that passes :func:`verify`; each newer one that fails is skipped with a warning
+    naming it. ``None`` when there is no valid checkpoint."""
+    return next(valid_checkpoints(directory), None)
 
 
 @dataclass
@@ -191,6 +202,21 @@ class Loaded:
     step: int
     state: dict[str, Any]
     path: Path
+
+
+def load_tensors(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, never arbitrary objects.
+
+    A file whose pickle asks for anything else (e.g. a crafted payload that would run code) is refused with a
+    :class:`CheckpointError` naming it; nothing in it is executed.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: refused: not plain tensor data (weights_only loading rejected it: {first})"
+        ) from exc
 
 
 def load_checkpoint(
@@ -206,10 +232,10 @@ def load_checkpoint(
     device = torch.device(device)
     load_model(model, str(path / "model.safetensors"), device="cpu" if device.type == "cpu" else str(device))
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        optimizer.load_state_dict(load_tensors(path / "optimizer.pt"))
     if scheduler is not None:
-        scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
+        scheduler.load_state_dict(load_tensors(path / "scheduler.pt"))
     if restore_rng:
-        set_rng_state(torch.load(path / "rng.pt", map_location="cpu", weights_only=True))
+        set_rng_state(load_tensors(path / "rng.pt"))
     state = json.loads((path / "state.json").read_text(encoding="utf-8"))
     return Loaded(step=int(state["step"]), state=state, path=path)

@@ -33,7 +33,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model
 
 from gristmill.tokens import TokenDataset
-from gristmill.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
+from gristmill.train.checkpoint import (
+    CheckpointError,
+    latest_valid,
+    load_checkpoint,
+    save_checkpoint,
+    skip_warning,
+    valid_checkpoints,
+)
 from gristmill.train.config import TrainConfig
 from gristmill.train.devices import peak_flops
 from gristmill.train.model import ModelConfig, build_model, count_params, flops_per_token
@@ -239,12 +246,22 @@ def train(
         counters.update(loaded.state["counters"])
         return loaded.state
 
-    if resume and (path := latest_valid(ckpt_dir)) is not None:
-        state = restore(path, rng=True)
+    refused: list[str] = []
+    for path in valid_checkpoints(ckpt_dir) if resume else ():
+        try:
+            state = restore(path, rng=True)
+        except CheckpointError as exc:  # e.g. a .pt file that is not plain tensors: refused, try the one before
+            skip_warning(path, exc)
+            refused.append(str(exc))
+            continue
         step = state["step"]
         dataset.load_state_dict(state["data"])
         result.resumed_from = path
         log.info("resumed from %s at step %d", path, step)
+        break
+    else:
+        if refused:  # the model may hold part of a refused checkpoint: never train on from there silently
+            raise CheckpointError(f"no usable checkpoint in {ckpt_dir}; refused: {'; '.join(refused)}")
     batches = _Batches(dataset)
 
     def checkpoint() -> Path:

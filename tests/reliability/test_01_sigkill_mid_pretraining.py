@@ -12,7 +12,7 @@ import pytest
 from gristmill.train import train
 from tests.core.train.helpers import dataset, tiny_model, tiny_train
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import json, os, signal, sys
