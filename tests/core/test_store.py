@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -12,6 +10,7 @@ from gristmill.runner import execute
 from gristmill.store import MANIFEST, ArtifactStore, StoreError, hash_files
 from tests.conftest import REPO_ROOT
 from tests.support import toy_registry, toy_stages
+from tests.support.processes import sigkill_when_marked
 
 REG = toy_registry()
 
@@ -112,17 +111,7 @@ def test_killed_run_leaves_nothing_visible_and_tmp_is_cleaned(tmp_path):
     marker = tmp_path / "started"
     script = KILL_SCRIPT.format(root=str(REPO_ROOT), store=str(root))
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "TOY_STARTED_MARKER": str(marker)})
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, "child exited early"
-            assert time.monotonic() < deadline, "child never reached the write"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_when_marked(proc, marker, timeout=60)
     # Half-written output exists only under .tmp; nothing else is visible.
     leftovers = list((root / ".tmp").iterdir())
     assert len(leftovers) == 1 and (leftovers[0] / "out" / "00000.jsonl").exists()

@@ -3,15 +3,14 @@ no partial artifact visible; `gristmill store verify` removes its `.tmp` leftove
 the next run succeeds and marks the killed run failed in Dagster."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
 
 from tests.conftest import REPO_ROOT
+from tests.support.processes import sigkill_when_marked
 
 TOY = """
 name: toy
@@ -38,17 +37,7 @@ def test_sigkill_of_the_run_process_leaves_nothing_visible(tmp_path, toy_plugin_
     proc = subprocess.Popen([sys.executable, "-m", "gristmill.cli", "run", "slow.yaml", "--store", "st"],
                             env=cli_env(toy_plugin_site, TOY_STARTED_MARKER=str(marker)), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while not marker.exists():
-            assert proc.poll() is None, "gristmill run exited before the stage started writing"
-            assert time.monotonic() < deadline, "the stage never started writing"
-            time.sleep(0.1)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_when_marked(proc, marker)  # the stage has written half its output
 
     leftovers = list((store / ".tmp").iterdir())
     assert len(leftovers) == 1 and (leftovers[0] / "out" / "00000.jsonl").stat().st_size > 0  # half written
