@@ -6,7 +6,7 @@ Usage::
 
 WARC_FOLDER defaults to ``../shared/data/web``; every ``*.warc.gz`` in it is read. Each measurement is
 repeated N times (after one warm-up run of each variant, which pays for imports, spaCy and the URL
-blocklist extraction) and the median is reported. "Bare" is :func:`gristmill_plugins.crawl.build_pipeline`
+blocklist extraction) and the median is reported. "Bare" is :func:`gristmill_plugins.crawl_filter.build_pipeline`
 run by datatrove's stock ``LocalPipelineExecutor`` (its loguru output is sent to /dev/null); "stage" is
 the whole stage through ``gristmill.testing.run_stage``, so it also pays for stats parsing, reading the
 output back for the sample/length histogram and the PNG; "dagster" is the full gristmill path: a pipeline
@@ -30,10 +30,10 @@ from typing import Any
 import dagster as dg
 from datatrove.executor import LocalPipelineExecutor
 
-from gristmill.assets import build_assets
-from gristmill.config import validate_pipeline
+from gristmill.dagster.assets import build_assets
+from gristmill.pipeline.config import validate_pipeline
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.crawl import SPEC, CrawlFilterConfig, build_pipeline
+from gristmill_plugins.crawl_filter import SPEC, CrawlFilterConfig, build_pipeline
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -65,9 +65,12 @@ def run_bare_once(files: list[Path], out: Path, config: dict[str, Any], logs: Pa
 
 def run_dagster_once(folder: Path, store: Path, config: dict[str, Any]) -> float:
     pipeline = validate_pipeline(
-        {"sources": {"web": {"kind": "warc", "path": str(folder / "*.warc.gz")}},
-         "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "web"}, "config": config}}},
-        "benchmark.yaml", store=store,
+        {
+            "sources": {"web": {"kind": "warc", "path": str(folder / "*.warc.gz")}},
+            "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "web"}, "config": config}},
+        },
+        "benchmark.yaml",
+        store=store,
     )
     assets = build_assets(pipeline)
     gc.collect()

@@ -7,7 +7,7 @@ Usage::
 
 * **overhead** — the demo's data stages (everything `tokens` reads, 11 stages) into a fresh store, (a) through
   ``dagster.materialize`` on an ephemeral instance (asset checks, metadata, events) vs (b) gristmill's runner alone
-  (:func:`gristmill.runner.execute` per stage in order: the same stage functions, store hashing and commits, no
+  (:func:`gristmill.engine.runner.execute` per stage in order: the same stage functions, store hashing and commits, no
   Dagster). Median of N runs each, alternating; the ratio is (a)/(b), goal ≤ 1.10.
 * **no-op re-run** — the same Dagster materialization again: every stage a cache hit.
 * **automation tick** — one ``evaluate_automation_conditions`` over the whole demo graph (21 stage assets) after it
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from gristmill.assets import build_assets, build_definitions, source_observations
-from gristmill.config import load_pipeline, validate_pipeline
-from gristmill.runner import execute
-from gristmill.store import ArtifactStore
+from gristmill.dagster.assets import build_assets, build_definitions, source_observations
+from gristmill.engine.runner import execute
+from gristmill.engine.store import ArtifactStore
+from gristmill.pipeline.config import load_pipeline, validate_pipeline
 from gristmill_pipelines import pipeline_path
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -75,9 +75,14 @@ def observe(files: int, root: Path) -> tuple[float, float]:
     for i in range(files):
         (folder / f"part-{i:06d}.warc.gz").write_bytes(b"x" * (i % 97))
     pipeline = validate_pipeline(
-        {"name": "obs", "sources": {"raw": {"kind": "warc", "path": str(folder)}},
-         "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "raw"}}}}, "obs.yaml", store=root / "st"
-    )  # fmt: skip
+        {
+            "name": "obs",
+            "sources": {"raw": {"kind": "warc", "path": str(folder)}},
+            "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "raw"}}},
+        },
+        "obs.yaml",
+        store=root / "st",
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         for event in source_observations(pipeline, instance):
             instance.report_runless_asset_event(event)

@@ -5,11 +5,11 @@ Usage::
     .venv/bin/python benchmarks/dedup.py [TEXT_FOLDER] [--copies N] [--fraction F] [--repeat N]
 
 The corpus: every ``*.txt`` in TEXT_FOLDER (default ``../shared/data/pretrain``) cut into documents of
-100–300 words (:func:`gristmill_plugins.dedup.paragraph_documents`); scaled up to ``--copies`` versions of
+100–300 words (:func:`gristmill_plugins.minhash_dedup.paragraph_documents`); scaled up to ``--copies`` versions of
 it, each but the first with its vocabulary permuted (a random bijection of whitespace tokens, so copies share
 no shingles and stay unrelated, with the same word statistics); then a near duplicate of a random
 ``--fraction`` of the documents, with 5–10 % of the words substituted, deleted or followed by an inserted
-word, is planted at a later position (:func:`gristmill_plugins.dedup.plant_near_duplicates`).
+word, is planted at a later position (:func:`gristmill_plugins.minhash_dedup.plant_near_duplicates`).
 
 Measured in the same run, on the same documents and parameters:
 
@@ -46,9 +46,9 @@ import numpy as np
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
-from gristmill.documents import DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentWriter, iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.dedup import (
+from gristmill_plugins.minhash_dedup import (
     SPEC,
     MinHashDedupConfig,
     band_hashes,
@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
     texts, planted = build_corpus(args.folder, args.copies, args.fraction)
     words = sum(len(t.split()) for t in texts)
-    print(f"corpus: {len(texts)} documents ({words / len(texts):.0f} words on average), "
-          f"{len(planted)} planted near-duplicate pairs (5-10 % word edits)")
+    print(
+        f"corpus: {len(texts)} documents ({words / len(texts):.0f} words on average), "
+        f"{len(planted)} planted near-duplicate pairs (5-10 % word edits)"
+    )
     with tempfile.TemporaryDirectory(prefix="gristmill-bench-dedup-") as tmp:
         folder = Path(tmp) / "in"
         write_input(texts, folder)
@@ -180,33 +182,45 @@ def main(argv: list[str] | None = None) -> int:
             stage_removed = removed_ids(Path(tmp) / f"{label}-0", len(texts))
             core_s, sigs = time_core(texts, cfg)
             ours = lsh_pairs(sigs, bands, rows)
-            print(f"\n[{label}] {cfg.shingle} {cfg.ngram}-grams, num_perm {cfg.num_perm}, {bands}x{rows} "
-                  f"(threshold ~{threshold:.2f}), hash {cfg.hash_function}")
-            print(f"  stage:      {stage_s:7.2f} s  {len(texts) / stage_s:8.0f} docs/s  "
-                  f"(runs: {', '.join(f'{t:.2f}' for t in times)}; {result.metadata['seconds']})")
+            print(
+                f"\n[{label}] {cfg.shingle} {cfg.ngram}-grams, num_perm {cfg.num_perm}, {bands}x{rows} "
+                f"(threshold ~{threshold:.2f}), hash {cfg.hash_function}"
+            )
+            print(
+                f"  stage:      {stage_s:7.2f} s  {len(texts) / stage_s:8.0f} docs/s  "
+                f"(runs: {', '.join(f'{t:.2f}' for t in times)}; {result.metadata['seconds']})"
+            )
             print(f"              counts {result.counts}")
             base_s, base_pairs, base_removed = run_datasketch(texts, cfg)
             agree = len(ours & base_pairs) / max(len(ours | base_pairs), 1)
             removed_agree = len(stage_removed & base_removed) / max(len(stage_removed | base_removed), 1)
             ratio = base_s / stage_s
             hashfunc = "xxh32_intdigest" if cfg.hash_function == "xxh32" else "default sha1_hash32"
-            print(f"  datasketch: {base_s:7.2f} s  {len(texts) / base_s:8.0f} docs/s  (hashfunc {hashfunc})"
-                  f"  -> stage {ratio:.1f}x faster; in-memory MinHash+LSH core {core_s:.2f} s: {base_s / core_s:.1f}x")
-            print(f"  candidate pairs: stage {len(ours)}, datasketch {len(base_pairs)}, agreement {agree:.2%}; "
-                  f"removed documents agreement {removed_agree:.2%}")
+            print(
+                f"  datasketch: {base_s:7.2f} s  {len(texts) / base_s:8.0f} docs/s  (hashfunc {hashfunc})"
+                f"  -> stage {ratio:.1f}x faster; in-memory MinHash+LSH core {core_s:.2f} s: {base_s / core_s:.1f}x"
+            )
+            print(
+                f"  candidate pairs: stage {len(ours)}, datasketch {len(base_pairs)}, agreement {agree:.2%}; "
+                f"removed documents agreement {removed_agree:.2%}"
+            )
             if cfg.hash_function == "sha1" and label == "stock-sha1":
                 stock = (base_s, base_pairs)
             elif stock is not None and label == "default":
                 both = len(ours & stock[1]) / max(len(ours | stock[1]), 1)
-                print(f"  vs the stock datasketch loop (sha1): stage {stock[0] / stage_s:.1f}x faster; "
-                      f"candidate-pair agreement {both:.2%} (different hash function: statistical, not bitwise)")
+                print(
+                    f"  vs the stock datasketch loop (sha1): stage {stock[0] / stage_s:.1f}x faster; "
+                    f"candidate-pair agreement {both:.2%} (different hash function: statistical, not bitwise)"
+                )
             ok &= agree >= 0.99 and (ratio >= 10 or label != "default")
             p, r = precision_recall(ours, planted)
             dups = {b for _, b in planted}
             doc_p = len(stage_removed & dups) / max(len(stage_removed), 1)
             doc_r = len(stage_removed & dups) / len(dups)
-            print(f"  planted pairs: precision {p:.3f}, recall {r:.3f} (candidate pairs); "
-                  f"removed documents: precision {doc_p:.3f}, recall {doc_r:.3f}")
+            print(
+                f"  planted pairs: precision {p:.3f}, recall {r:.3f} (candidate pairs); "
+                f"removed documents: precision {doc_p:.3f}, recall {doc_r:.3f}"
+            )
             if label == "edits":
                 ok &= p >= 0.95 and r >= 0.94
     print("\nall goals met" if ok else "\nSOME GOALS MISSED")

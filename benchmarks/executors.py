@@ -1,10 +1,10 @@
-"""Benchmark the scale-out path: a ``gristmill.kit`` filter and ``crawl_filter`` on executors vs bare datatrove.
+"""Benchmark the scale-out path: a ``gristmill.lib.kit`` filter and ``crawl_filter`` on executors vs bare datatrove.
 
 Usage::
 
     .venv/bin/python benchmarks/executors.py [--repeat N] [--docs N] [--no-ray]
 
-1. **kit filter** — a keyword filter written with :func:`gristmill.kit.document_filter` (what a plugin author
+1. **kit filter** — a keyword filter written with :func:`gristmill.lib.kit.document_filter` (what a plugin author
    writes: one function) run as a stage (``gristmill.testing.run_stage``: strict reader, counts, samples, bar
    chart) vs the same regex in datatrove's own ``JsonlReader → LambdaFilter → JsonlWriter`` on the stock
    ``LocalPipelineExecutor``. Documents: paragraphs of ``../shared/data/pretrain/*.txt`` (real English text),
@@ -38,11 +38,11 @@ from datatrove.pipeline.filters import LambdaFilter
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from gristmill.executors import quiet_datatrove_logs
-from gristmill.kit import FilterConfig, document_filter
+from gristmill.lib.executors import quiet_datatrove_logs
+from gristmill.lib.kit import FilterConfig, document_filter
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.crawl import SPEC as CRAWL_SPEC
-from gristmill_plugins.crawl import CrawlFilterConfig, build_pipeline
+from gristmill_plugins.crawl_filter import SPEC as CRAWL_SPEC
+from gristmill_plugins.crawl_filter import CrawlFilterConfig, build_pipeline
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KEYWORDS = re.compile(r"(?<!\w)(?:money|fortune|marriage|sword|crown)(?!\w)", re.IGNORECASE)
@@ -83,8 +83,9 @@ def write_documents(folder: Path, n_docs: int, shards: int = 4) -> int:
         paragraphs += [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if len(p.split()) >= 8]
     folder.mkdir(parents=True)
     with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(gzip.open(folder / f"{i:05d}.jsonl.gz", "wt", encoding="utf-8"))
-                 for i in range(shards)]  # fmt: skip
+        files = [
+            stack.enter_context(gzip.open(folder / f"{i:05d}.jsonl.gz", "wt", encoding="utf-8")) for i in range(shards)
+        ]
         for i in range(n_docs):
             doc = {"text": paragraphs[i % len(paragraphs)], "id": f"doc-{i}", "metadata": {}}
             files[i % shards].write(json.dumps(doc) + "\n")
@@ -99,17 +100,23 @@ def bench_kit_filter(work: Path, repeat: int, n_docs: int) -> list[tuple[str, fl
 
     def stage(i: int) -> float:
         start = time.perf_counter()
-        result, _ = run_stage(KEYWORD_SPEC, work / f"kit-{i}", {"executor": executor, "min_documents": 0},
-                              {"documents": artifact_from_dir("documents", data)})  # fmt: skip
+        result, _ = run_stage(
+            KEYWORD_SPEC,
+            work / f"kit-{i}",
+            {"executor": executor, "min_documents": 0},
+            {"documents": artifact_from_dir("documents", data)},
+        )
         elapsed = time.perf_counter() - start
         stage.kept = result.counts["documents_kept"]  # type: ignore[attr-defined]
         return elapsed
 
     def bare(i: int) -> float:
         start = time.perf_counter()
-        steps = [JsonlReader(str(data), compression="gzip"),
-                 LambdaFilter(lambda doc: KEYWORDS.search(doc.text) is None),
-                 JsonlWriter(str(work / f"bare-{i}"))]  # fmt: skip
+        steps = [
+            JsonlReader(str(data), compression="gzip"),
+            LambdaFilter(lambda doc: KEYWORDS.search(doc.text) is None),
+            JsonlWriter(str(work / f"bare-{i}")),
+        ]
         with contextlib.redirect_stderr(DEVNULL):
             LocalPipelineExecutor(steps, tasks=4, workers=1, logging_dir=str(work / f"bare-logs-{i}")).run()
         return time.perf_counter() - start
@@ -123,8 +130,10 @@ def bench_kit_filter(work: Path, repeat: int, n_docs: int) -> list[tuple[str, fl
 def bench_crawl(work: Path, repeat: int, with_ray: bool) -> list[tuple[str, float, float]]:
     files = sorted((SHARED / "web").glob("*.warc.gz"))
     files = [f for f in files if not f.name.endswith(".wet.gz")]
-    print(f"crawl_filter: {len(files)} real WARC files ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB), "
-          "4 tasks, 2 workers")  # fmt: skip
+    print(
+        f"crawl_filter: {len(files)} real WARC files ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB), "
+        "4 tasks, 2 workers"
+    )
     inputs = {"warcs": artifact_from_dir("warc", files[0].parent, files)}
     outputs: dict[str, dict[str, str]] = {}
 
@@ -151,26 +160,33 @@ def bench_crawl(work: Path, repeat: int, with_ray: bool) -> list[tuple[str, floa
                 else:
                     from datatrove.executor.ray import RayPipelineExecutor
 
-                    RayPipelineExecutor(steps, tasks=4, workers=2, logging_dir=logs, cpus_per_task=1,
-                                        mem_per_cpu_gb=1).run()  # fmt: skip
+                    RayPipelineExecutor(
+                        steps, tasks=4, workers=2, logging_dir=logs, cpus_per_task=1, mem_per_cpu_gb=1
+                    ).run()
             return time.perf_counter() - start
 
         return run
 
     bare_local = _median(bare_on("local"), repeat)
-    rows = [("crawl_filter local (stage)", _median(stage_on("local"), repeat), bare_local),
-            ("datatrove LocalPipelineExecutor (bare)", bare_local, bare_local)]  # fmt: skip
+    rows = [
+        ("crawl_filter local (stage)", _median(stage_on("local"), repeat), bare_local),
+        ("datatrove LocalPipelineExecutor (bare)", bare_local, bare_local),
+    ]
     if with_ray:
         import ray
 
         start = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        print(f"  local Ray start-up (2 CPUs): {time.perf_counter() - start:.1f} s (paid once per run when "
-              "executor.ray.address is null)")  # fmt: skip
+        print(
+            f"  local Ray start-up (2 CPUs): {time.perf_counter() - start:.1f} s (paid once per run when "
+            "executor.ray.address is null)"
+        )
         try:
             bare_ray = _median(bare_on("ray"), repeat)
-            rows += [("crawl_filter ray (stage)", _median(stage_on("ray"), repeat), bare_ray),
-                     ("datatrove RayPipelineExecutor (bare)", bare_ray, bare_ray)]  # fmt: skip
+            rows += [
+                ("crawl_filter ray (stage)", _median(stage_on("ray"), repeat), bare_ray),
+                ("datatrove RayPipelineExecutor (bare)", bare_ray, bare_ray),
+            ]
         finally:
             ray.shutdown()
         same = outputs["ray"] == outputs["local"]

@@ -1,18 +1,18 @@
-"""Benchmark gristmill's training loop (``gristmill.train.train``) against a minimal hand-written torch loop.
+"""Benchmark gristmill's training loop (``gristmill.lib.train.train``) against a minimal hand-written torch loop.
 
 Usage::
 
     .venv/bin/python benchmarks/pretrain.py [--steps N] [--repeat N] [--threads N] [--quick]
 
-Both loops train the same ``LlamaForCausalLM`` (built from the same :class:`~gristmill.train.ModelConfig`
+Both loops train the same ``LlamaForCausalLM`` (built from the same :class:`~gristmill.lib.train.ModelConfig`
 after seeding torch with the same seed, so the same initial weights) on the same data (a fresh
-:class:`~gristmill.tokens.TokenDataset` each run, same seeded shuffle, so the same batches in the same order),
+:class:`~gristmill.lib.tokens.TokenDataset` each run, same seeded shuffle, so the same batches in the same order),
 with the same batch size, AdamW (foreach, same parameter groups, betas and weight decay), the same
 warmup + cosine LR schedule, global grad-norm clipping, for the same number of steps, on the same number of
 torch threads. Their per-step losses are compared (they should agree bit for bit).
 
 The data: the books of ``../shared/data/pretrain`` tokenized with a byte-level BPE trained on them (a couple of
-seconds), written with :class:`~gristmill.tokens.TokensWriter` to a temp dir; patterned random ids when the
+seconds), written with :class:`~gristmill.lib.tokens.TokensWriter` to a temp dir; patterned random ids when the
 books are absent.
 
 Measured in the same run, alternating the order of the variants, ``--repeat`` times each:
@@ -52,8 +52,8 @@ import numpy as np
 import torch
 from transformers import LlamaForCausalLM
 
-from gristmill.tokens import TokenDataset, TokensWriter
-from gristmill.train import ModelConfig, TrainConfig, train
+from gristmill.lib.tokens import TokenDataset, TokensWriter
+from gristmill.lib.train import ModelConfig, TrainConfig, train
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pretrain"
 BOOKS = ("tinyshakespeare.txt", "pride_and_prejudice.txt")
@@ -211,9 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--skip must be in [1, steps)")
     torch.set_num_threads(args.threads)
     model_cfg = ModelConfig(
-        d_model=args.d_model, n_layers=args.layers, n_heads=4, n_kv_heads=2, d_ff=args.d_ff,
-        vocab_size=args.vocab, max_seq_len=args.seq,
-    )  # fmt: skip
+        d_model=args.d_model,
+        n_layers=args.layers,
+        n_heads=4,
+        n_kv_heads=2,
+        d_ff=args.d_ff,
+        vocab_size=args.vocab,
+        max_seq_len=args.seq,
+    )
     base = {"steps": args.steps, "batch_size": args.batch, "checkpoint_every": args.steps + 1, "seed": 0}
     configs = {
         "gristmill (lean)": TrainConfig(**base, update_ratio_every=args.steps + 1),

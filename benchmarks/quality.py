@@ -35,9 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gristmill.documents import DocumentWriter
-from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.textclf import (
+from gristmill.lib.documents import DocumentWriter
+from gristmill.lib.textclf import (
     FastTextTrainConfig,
     binary_metrics,
     normalize_text,
@@ -48,6 +47,7 @@ from gristmill.textclf import (
     write_training_file,
     zeroed_allocations,
 )
+from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.quality import CLASSIFIER_SPEC, FILTER_SPEC
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -61,11 +61,18 @@ def spam_texts(n: int, seed: int = 0) -> list[str]:
     out = []
     for i in range(n):
         if i % 3 == 0:
-            out.append(" ".join(rng.choice(words).upper() if rng.random() < 0.3 else rng.choice(words)
-                                for _ in range(rng.randint(30, 120))))
+            out.append(
+                " ".join(
+                    rng.choice(words).upper() if rng.random() < 0.3 else rng.choice(words)
+                    for _ in range(rng.randint(30, 120))
+                )
+            )
         elif i % 3 == 1:
-            out.append(" | ".join(rng.sample(NAV, 6)) + "\nWe use cookies. Accept all cookies.\n"
-                       + "\n".join(f"{rng.choice(NAV)} » {rng.choice(words)} {rng.randint(1, 999)}" for _ in range(10)))
+            out.append(
+                " | ".join(rng.sample(NAV, 6))
+                + "\nWe use cookies. Accept all cookies.\n"
+                + "\n".join(f"{rng.choice(NAV)} » {rng.choice(words)} {rng.randint(1, 999)}" for _ in range(10))
+            )
         else:
             line = f"{rng.choice(words).title()} {rng.choice(words)} {rng.randint(1, 99)}% off today"
             out.append("\n".join([line] * rng.randint(4, 16)))
@@ -133,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         crawl = write_docs(tmp / "crawl", bad, "bad")
         everything = write_docs(tmp / "all", [t for pair in zip(good, bad, strict=True) for t in pair], "doc")
         n_docs = len(good) + len(bad)
-        print(f"corpus: {len(good)} good + {len(bad)} spam documents, "
-              f"{sum(len(t) for t in good + bad) / 1e6:.1f} M characters")
+        print(
+            f"corpus: {len(good)} good + {len(bad)} spam documents, "
+            f"{sum(len(t) for t in good + bad) / 1e6:.1f} M characters"
+        )
 
         runs = iter(range(10**6))
         inputs = {"documents": crawl, "reference": reference}
@@ -149,9 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         train_file = tmp / "train.txt"
         write_training_file(train_file, shuffled([examples[i] for i in train_idx], 2))
         params = FastTextTrainConfig().fasttext_params()
-        ft_args = {"epoch": params["epoch"], "lr": params["lr"], "wordNgrams": params["word_ngrams"],
-                   "dim": params["dim"], "minCount": params["min_count"], "bucket": params["bucket"],
-                   "seed": 0, "verbose": 0}
+        ft_args = {
+            "epoch": params["epoch"],
+            "lr": params["lr"],
+            "wordNgrams": params["word_ngrams"],
+            "dim": params["dim"],
+            "minCount": params["min_count"],
+            "bucket": params["bucket"],
+            "seed": 0,
+            "verbose": 0,
+        }
 
         def bare(threads: int):
             with zeroed_allocations():
@@ -161,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         bare2_s, _ = median_time(lambda: bare(2), args.repeat)
 
         filter_s, (fresult, _) = median_time(
-            lambda: run_stage(FILTER_SPEC, tmp / f"filt{next(runs)}", {},
-                              {"documents": everything, "classifier": classifier}), args.repeat
+            lambda: run_stage(
+                FILTER_SPEC, tmp / f"filt{next(runs)}", {}, {"documents": everything, "classifier": classifier}
+            ),
+            args.repeat,
         )
         texts = [normalize_text(t) for t in good + bad]
 
@@ -176,18 +194,28 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| measurement | stage | bare fastText | stage / bare |")
     print("|---|---:|---:|---:|")
-    print(f"| training, examples/s ({n_train} examples, 1 thread) | {n_train / stage_s:,.0f} ({stage_s:.2f} s) "
-          f"| {n_train / bare_s:,.0f} ({bare_s:.2f} s) | {stage_s / bare_s:.2f}× time |")
+    print(
+        f"| training, examples/s ({n_train} examples, 1 thread) | {n_train / stage_s:,.0f} ({stage_s:.2f} s) "
+        f"| {n_train / bare_s:,.0f} ({bare_s:.2f} s) | {stage_s / bare_s:.2f}× time |"
+    )
     print(f"| training, 2 threads (bare only, not reproducible) | | {n_train / bare2_s:,.0f} ({bare2_s:.2f} s) | |")
-    print(f"| inference, documents/s ({n_docs} documents) | {n_docs / filter_s:,.0f} ({filter_s:.2f} s) "
-          f"| {n_docs / predict_s:,.0f} ({predict_s:.2f} s) | {filter_s / predict_s:.2f}× time |")
+    print(
+        f"| inference, documents/s ({n_docs} documents) | {n_docs / filter_s:,.0f} ({filter_s:.2f} s) "
+        f"| {n_docs / predict_s:,.0f} ({predict_s:.2f} s) | {filter_s / predict_s:.2f}× time |"
+    )
     print()
-    print(f"held-out AUC, this corpus (stage): {result.counts['holdout_auc']:.4f} "
-          f"(F1 {result.counts['holdout_f1']:.4f}, {result.counts['holdout_examples']} documents)")
-    print(f"held-out AUC, DCLM human labels (254 docs, 10 splits 80/20): {dclm_mean:.3f} ± {dclm_sd:.3f} "
-          f"(min {min(aucs):.3f}, max {max(aucs):.3f})")
-    print(f"quality_filter kept {fresult.counts['documents_kept']} of {fresult.counts['documents_in']}; "
-          f"model.bin {result.counts['model_bytes'] / 1e6:.1f} MB")
+    print(
+        f"held-out AUC, this corpus (stage): {result.counts['holdout_auc']:.4f} "
+        f"(F1 {result.counts['holdout_f1']:.4f}, {result.counts['holdout_examples']} documents)"
+    )
+    print(
+        f"held-out AUC, DCLM human labels (254 docs, 10 splits 80/20): {dclm_mean:.3f} ± {dclm_sd:.3f} "
+        f"(min {min(aucs):.3f}, max {max(aucs):.3f})"
+    )
+    print(
+        f"quality_filter kept {fresult.counts['documents_kept']} of {fresult.counts['documents_in']}; "
+        f"model.bin {result.counts['model_bytes'] / 1e6:.1f} MB"
+    )
     return 0
 
 

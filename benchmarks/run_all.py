@@ -136,14 +136,35 @@ def parse_crawl(out: str) -> list[Row]:
     best = _search(r"on medians, ([+-][0-9.]+)% on best runs", out, "best-run overhead").group(1)
     identical = "identical output" if pages.group(3) == "True" else "OUTPUT DIFFERS"
     return [
-        Row("crawl: `crawl_filter` stage (trafilatura)", _s(stage), _s(bare), stage / bare, 1.05, "≤ 1.05",
+        Row(
+            "crawl: `crawl_filter` stage (trafilatura)",
+            _s(stage),
+            _s(bare),
+            stage / bare,
+            1.05,
+            "≤ 1.05",
             f"bare: datatrove pipeline on `LocalPipelineExecutor`; {pages.group(1)} pages; {identical}; "
-            f"best runs {best} %"),
-        Row("crawl: same, materialized by Dagster into the store", _s(dagster), _s(bare), dagster / bare, 1.05,
-            "≤ 1.05", f"cache hit re-run {_s(hit)}"),
-        Row("crawl: `crawl_filter` stage, resiliparse extractor", _s(resi), _s(bare), resi / bare, None, "",
-            f"vs bare trafilatura: extractor choice, {stage / resi:.1f}× faster than the trafilatura stage"),
-    ]  # fmt: skip
+            f"best runs {best} %",
+        ),
+        Row(
+            "crawl: same, materialized by Dagster into the store",
+            _s(dagster),
+            _s(bare),
+            dagster / bare,
+            1.05,
+            "≤ 1.05",
+            f"cache hit re-run {_s(hit)}",
+        ),
+        Row(
+            "crawl: `crawl_filter` stage, resiliparse extractor",
+            _s(resi),
+            _s(bare),
+            resi / bare,
+            None,
+            "",
+            f"vs bare trafilatura: extractor choice, {stage / resi:.1f}× faster than the trafilatura stage",
+        ),
+    ]
 
 
 def _dedup_block(out: str, label: str) -> str:
@@ -171,8 +192,17 @@ def parse_dedup(out: str) -> list[Row]:
         if label == "stock-sha1":
             notes += f"; {corpus} documents"
         limit, goal = goals.get(label, (None, ""))
-        rows.append(Row(f"dedup: `minhash_dedup` stage, {names[label]}", _s(stage), _s(bare), stage / bare, limit,
-                        goal, f"bare: datasketch `MinHash` + `MinHashLSH` loop; {notes}"))  # fmt: skip
+        rows.append(
+            Row(
+                f"dedup: `minhash_dedup` stage, {names[label]}",
+                _s(stage),
+                _s(bare),
+                stage / bare,
+                limit,
+                goal,
+                f"bare: datasketch `MinHash` + `MinHashLSH` loop; {notes}",
+            )
+        )
     return rows
 
 
@@ -184,12 +214,25 @@ def parse_tokens(out: str) -> list[Row]:
     mb = _search(r"^(\d+) documents, ([0-9.]+) MB of text", out, "corpus")
     _search(r"^identical ids: stage output == bare encode_batch ids", out, "identical-ids check")
     return [
-        Row("tokenize: `tokens` stage vs `encode_batch`", _s(stage[0]), _s(bare[0]), stage[0] / bare[0], 1.0, "≤ 1.0",
-            f"stage reads gzipped JSONL, packs, writes shards; bare: texts in memory; {mb.group(2)} MB; "
-            "identical ids"),
-        Row("tokenize: same vs `encode_batch_fast` + `.ids`", _s(stage[0]), _s(fast[0]), stage[0] / fast[0], None,
-            "", "the call the stage makes, ids taken"),
-    ]  # fmt: skip
+        Row(
+            "tokenize: `tokens` stage vs `encode_batch`",
+            _s(stage[0]),
+            _s(bare[0]),
+            stage[0] / bare[0],
+            1.0,
+            "≤ 1.0",
+            f"stage reads gzipped JSONL, packs, writes shards; bare: texts in memory; {mb.group(2)} MB; identical ids",
+        ),
+        Row(
+            "tokenize: same vs `encode_batch_fast` + `.ids`",
+            _s(stage[0]),
+            _s(fast[0]),
+            stage[0] / fast[0],
+            None,
+            "",
+            "the call the stage makes, ids taken",
+        ),
+    ]
 
 
 def parse_pretrain(out: str) -> list[Row]:
@@ -199,31 +242,55 @@ def parse_pretrain(out: str) -> list[Row]:
     for variant in ("gristmill (lean)", "gristmill (default metrics)"):
         v = _table_row(out, variant, 8)
         losses = _search(rf"^losses {re.escape(variant)} vs bare: (.+)$", out, f"{variant} losses").group(1)
-        rows.append(Row(
-            f"pretrain: `train()` {variant.removeprefix('gristmill ')} vs a hand-written torch loop",
-            _rate(v[0], "tok/s"), _rate(bare[0], "tok/s"), bare[0] / v[0], 1 / 0.95, "≥ 0.95× tok/s (≤ 1.053)",
-            f"tokens per CPU-second {v[5]:.3f}× bare; best run {v[3]:.3f}×; losses {losses}",
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                f"pretrain: `train()` {variant.removeprefix('gristmill ')} vs a hand-written torch loop",
+                _rate(v[0], "tok/s"),
+                _rate(bare[0], "tok/s"),
+                bare[0] / v[0],
+                1 / 0.95,
+                "≥ 0.95× tok/s (≤ 1.053)",
+                f"tokens per CPU-second {v[5]:.3f}× bare; best run {v[3]:.3f}×; losses {losses}",
+            )
+        )
     return rows
 
 
 def parse_quality(out: str) -> list[Row]:
     """quality.py prints a Markdown table: ``| training ... | N/s (X s) | N/s (Y s) | R× time |`` and inference."""
     seconds = rf"\({NUM} s\)"
-    train = _search(rf"^\| training, examples/s \((\d+) examples, 1 thread\) \| [^|]*{seconds} \| [^|]*{seconds} \|",
-                    out, "training")  # fmt: skip
-    infer = _search(rf"^\| inference, documents/s \((\d+) documents\) \| [^|]*{seconds} \| [^|]*{seconds} \|", out,
-                    "inference")  # fmt: skip
+    train = _search(
+        rf"^\| training, examples/s \((\d+) examples, 1 thread\) \| [^|]*{seconds} \| [^|]*{seconds} \|",
+        out,
+        "training",
+    )
+    infer = _search(
+        rf"^\| inference, documents/s \((\d+) documents\) \| [^|]*{seconds} \| [^|]*{seconds} \|", out, "inference"
+    )
     auc = _search(r"^held-out AUC, DCLM human labels[^:]*: ([0-9.]+ ± [0-9.]+)", out, "DCLM AUC").group(1)
     ts, tb = _num(train.group(2)), _num(train.group(3))
     fs, fb = _num(infer.group(2)), _num(infer.group(3))
     return [
-        Row("quality: `quality_classifier` training", _s(ts), _s(tb), ts / tb, None, "",
+        Row(
+            "quality: `quality_classifier` training",
+            _s(ts),
+            _s(tb),
+            ts / tb,
+            None,
+            "",
             f"bare: `fasttext.train_supervised` on the written file; {train.group(1)} examples; "
-            f"DCLM held-out AUC {auc}"),
-        Row("quality: `quality_filter` inference", _s(fs), _s(fb), fs / fb, None, "",
-            f"bare: `model.predict` on normalized texts in memory; {infer.group(1)} documents"),
-    ]  # fmt: skip
+            f"DCLM held-out AUC {auc}",
+        ),
+        Row(
+            "quality: `quality_filter` inference",
+            _s(fs),
+            _s(fb),
+            fs / fb,
+            None,
+            "",
+            f"bare: `model.predict` on normalized texts in memory; {infer.group(1)} documents",
+        ),
+    ]
 
 
 def parse_post_training(out: str) -> list[Row]:
@@ -241,13 +308,34 @@ def parse_post_training(out: str) -> list[Row]:
     sampled = f"{pairs} pair{'' if pairs == '1' else 's'} the stage sampled ({prompts}×{k})"
     dpo_note = f"`trainer.train()` only, on the {sampled}; the whole stage {dpo_total} s"
     return [
-        Row("post-training: `sft` stage vs TRL `SFTTrainer`", _rate(sft[0], "steps/s"), _rate(sft[1], "steps/s"),
-            sft[1] / sft[0], None, "", sft_note),
-        Row("post-training: `dpo` stage vs TRL `DPOTrainer`", _rate(dpo[0], "steps/s"), _rate(dpo[1], "steps/s"),
-            dpo[1] / dpo[0], None, "", dpo_note),
-        Row("post-training: `generate` batch 64 vs one prompt at a time", _rate(gen[0], "samples/s"),
-            _rate(gen[1], "samples/s"), gen[1] / gen[0], None, "", "not a bare library: batching vs no batching"),
-    ]  # fmt: skip
+        Row(
+            "post-training: `sft` stage vs TRL `SFTTrainer`",
+            _rate(sft[0], "steps/s"),
+            _rate(sft[1], "steps/s"),
+            sft[1] / sft[0],
+            None,
+            "",
+            sft_note,
+        ),
+        Row(
+            "post-training: `dpo` stage vs TRL `DPOTrainer`",
+            _rate(dpo[0], "steps/s"),
+            _rate(dpo[1], "steps/s"),
+            dpo[1] / dpo[0],
+            None,
+            "",
+            dpo_note,
+        ),
+        Row(
+            "post-training: `generate` batch 64 vs one prompt at a time",
+            _rate(gen[0], "samples/s"),
+            _rate(gen[1], "samples/s"),
+            gen[1] / gen[0],
+            None,
+            "",
+            "not a bare library: batching vs no batching",
+        ),
+    ]
 
 
 def parse_dagster_ops(out: str) -> list[Row]:
@@ -259,15 +347,43 @@ def parse_dagster_ops(out: str) -> list[Row]:
     runs = _search(r"^runs: dagster (\[.*\]), runner (\[.*\])$", out, "runs").group(1, 2)
     o, stat = _num(obs.group(2)), _num(obs.group(3))
     return [
-        Row("Dagster overhead: demo's data stages, `materialize` vs runner", _s(dag), _s(runner), dag / runner, 1.10,
-            "≤ 1.10", f"same stage functions and store commits without Dagster; runs {runs[0]} vs {runs[1]}"),
-        Row("Dagster: no-op re-run (every stage a cache hit)", _s(noop), _s(full), noop / full, None, "",
-            "baseline: the full materialization"),
-        Row("Dagster: one automation tick over the demo graph", _s(tick), "", None, None, "",
-            "the `<pipeline>_automation` sensor's work every 30 s"),
-        Row(f"Dagster: observe-sources tick, {obs.group(1)} files", _s(o), _s(stat), o / stat, None, "",
-            "bare: `os.stat` of the files"),
-    ]  # fmt: skip
+        Row(
+            "Dagster overhead: demo's data stages, `materialize` vs runner",
+            _s(dag),
+            _s(runner),
+            dag / runner,
+            1.10,
+            "≤ 1.10",
+            f"same stage functions and store commits without Dagster; runs {runs[0]} vs {runs[1]}",
+        ),
+        Row(
+            "Dagster: no-op re-run (every stage a cache hit)",
+            _s(noop),
+            _s(full),
+            noop / full,
+            None,
+            "",
+            "baseline: the full materialization",
+        ),
+        Row(
+            "Dagster: one automation tick over the demo graph",
+            _s(tick),
+            "",
+            None,
+            None,
+            "",
+            "the `<pipeline>_automation` sensor's work every 30 s",
+        ),
+        Row(
+            f"Dagster: observe-sources tick, {obs.group(1)} files",
+            _s(o),
+            _s(stat),
+            o / stat,
+            None,
+            "",
+            "bare: `os.stat` of the files",
+        ),
+    ]
 
 
 def parse_executors(out: str) -> list[Row]:
@@ -278,11 +394,25 @@ def parse_executors(out: str) -> list[Row]:
     lpe = _table_row(out, "datatrove LocalPipelineExecutor (bare)", 2)[0]
     docs = _search(r"^kit filter: (\d+) documents", out, "kit filter").group(1)
     rows = [
-        Row("executors: `gristmill.kit` filter stage vs `LambdaFilter`", _s(kit), _s(lam), kit / lam, None, "",
-            f"datatrove reader → `LambdaFilter` → writer; {docs} documents, 4 tasks"),
-        Row("executors: `crawl_filter` on local vs `LocalPipelineExecutor`", _s(local), _s(lpe), local / lpe, None,
-            "", "resiliparse, 4 tasks, 2 workers"),
-    ]  # fmt: skip
+        Row(
+            "executors: `gristmill.lib.kit` filter stage vs `LambdaFilter`",
+            _s(kit),
+            _s(lam),
+            kit / lam,
+            None,
+            "",
+            f"datatrove reader → `LambdaFilter` → writer; {docs} documents, 4 tasks",
+        ),
+        Row(
+            "executors: `crawl_filter` on local vs `LocalPipelineExecutor`",
+            _s(local),
+            _s(lpe),
+            local / lpe,
+            None,
+            "",
+            "resiliparse, 4 tasks, 2 workers",
+        ),
+    ]
     if re.search(r"^crawl_filter ray \(stage\)", out, re.MULTILINE):
         ray = _table_row(out, "crawl_filter ray (stage)", 2)[0]
         rpe = _table_row(out, "datatrove RayPipelineExecutor (bare)", 2)[0]
@@ -306,25 +436,77 @@ def parse_executors(out: str) -> list[Row]:
 
 
 BENCHES = [
-    Bench("crawl", "crawl.py", "crawl_filter vs datatrove run bare (LocalPipelineExecutor); via Dagster + store",
-          [], ["--repeat", "1"], parse_crawl, needs=("web/*.warc.gz",)),
-    Bench("dedup", "dedup.py", "minhash_dedup vs a datasketch MinHash + MinHashLSH loop",
-          [], ["--copies", "1", "--repeat", "1"], parse_dedup, needs=("pretrain/*.txt",), goal_rcs=(1,)),
-    Bench("tokens", "tokens.py", "tokens stage vs tokenizers' encode_batch",
-          [], ["--copies", "1", "--repeat", "1"], parse_tokens,
-          needs=("pretrain/tinyshakespeare.txt", "pretrain/pride_and_prejudice.txt")),
-    Bench("pretrain", "pretrain.py", "gristmill.train.train vs a hand-written torch loop",
-          [], ["--quick"], parse_pretrain),
-    Bench("post_training", "post_training.py", "sft / dpo stages vs TRL's SFTTrainer / DPOTrainer",
-          [], ["--steps", "10"], parse_post_training),
-    Bench("quality", "quality.py", "quality_classifier / quality_filter vs bare fastText",
-          [], ["--repeat", "1"], parse_quality, needs=("MANIFEST.md", "quality/*.jsonl", "pretrain/*.txt")),
-    Bench("dagster_ops", "dagster_ops.py", "the demo's data stages through Dagster vs gristmill's runner alone",
-          ["--repeat", "3"], ["--repeat", "1", "--files", "2000"], parse_dagster_ops),
-    Bench("executors", "executors.py", "kit filter vs LambdaFilter; crawl_filter on local/Ray vs datatrove's executors",
-          [], ["--repeat", "1", "--docs", "10000", "--no-ray"], parse_executors,
-          needs=("web/*.warc.gz", "pretrain/*.txt")),
-]  # fmt: skip
+    Bench(
+        "crawl",
+        "crawl.py",
+        "crawl_filter vs datatrove run bare (LocalPipelineExecutor); via Dagster + store",
+        [],
+        ["--repeat", "1"],
+        parse_crawl,
+        needs=("web/*.warc.gz",),
+    ),
+    Bench(
+        "dedup",
+        "dedup.py",
+        "minhash_dedup vs a datasketch MinHash + MinHashLSH loop",
+        [],
+        ["--copies", "1", "--repeat", "1"],
+        parse_dedup,
+        needs=("pretrain/*.txt",),
+        goal_rcs=(1,),
+    ),
+    Bench(
+        "tokens",
+        "tokens.py",
+        "tokens stage vs tokenizers' encode_batch",
+        [],
+        ["--copies", "1", "--repeat", "1"],
+        parse_tokens,
+        needs=("pretrain/tinyshakespeare.txt", "pretrain/pride_and_prejudice.txt"),
+    ),
+    Bench(
+        "pretrain",
+        "pretrain.py",
+        "gristmill.lib.train.train vs a hand-written torch loop",
+        [],
+        ["--quick"],
+        parse_pretrain,
+    ),
+    Bench(
+        "post_training",
+        "post_training.py",
+        "sft / dpo stages vs TRL's SFTTrainer / DPOTrainer",
+        [],
+        ["--steps", "10"],
+        parse_post_training,
+    ),
+    Bench(
+        "quality",
+        "quality.py",
+        "quality_classifier / quality_filter vs bare fastText",
+        [],
+        ["--repeat", "1"],
+        parse_quality,
+        needs=("MANIFEST.md", "quality/*.jsonl", "pretrain/*.txt"),
+    ),
+    Bench(
+        "dagster_ops",
+        "dagster_ops.py",
+        "the demo's data stages through Dagster vs gristmill's runner alone",
+        ["--repeat", "3"],
+        ["--repeat", "1", "--files", "2000"],
+        parse_dagster_ops,
+    ),
+    Bench(
+        "executors",
+        "executors.py",
+        "kit filter vs LambdaFilter; crawl_filter on local/Ray vs datatrove's executors",
+        [],
+        ["--repeat", "1", "--docs", "10000", "--no-ray"],
+        parse_executors,
+        needs=("web/*.warc.gz", "pretrain/*.txt"),
+    ),
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,8 +532,17 @@ def run_script(bench: Bench, quick: bool, timeout: float, verbose: bool) -> tupl
     cmd = [sys.executable, str(ROOT / "benchmarks" / bench.script), *(bench.quick_args if quick else bench.args)]
     env = {**os.environ, **OFFLINE, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            encoding="utf-8", errors="replace", start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    )
     out: list[str] = []
     err: list[str] = []
     pumps = [
@@ -428,8 +619,10 @@ def table_rows(outcomes: list[Outcome], markdown: bool) -> list[tuple[str, str, 
 
 def print_tables(outcomes: list[Outcome], markdown: bool, total_s: float) -> None:
     rows = table_rows(outcomes, markdown)
-    print("\nratio = gristmill's time / the bare library's time for the same work (throughputs inverted): "
-          "> 1 slower, < 1 faster\n")  # fmt: skip
+    print(
+        "\nratio = gristmill's time / the bare library's time for the same work (throughputs inverted): "
+        "> 1 slower, < 1 faster\n"
+    )
     if markdown:
         print("| " + " | ".join(HEADER) + " |")
         print("|---|---:|---:|---:|---|")

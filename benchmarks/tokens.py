@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from gristmill.documents import DocumentWriter
+from gristmill.lib.documents import DocumentWriter
+from gristmill.lib.tokens import TokenDataset
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.tokens import TokenDataset
 from gristmill_plugins import tokenizer as tokenizer_stage
 from gristmill_plugins import tokens as tokens_stage
 

@@ -41,9 +41,13 @@ def write_plugin_dist(site: Path, dist: str, entry_points: dict[str, str], modul
 def write_toy_site(site: Path) -> Path:
     """A site dir whose entry point ``toy`` registers the toy stages of tests/support."""
     return write_plugin_dist(
-        site, "gristmill_toy", {"toy": "gm_toy_plugin"},
-        {"gm_toy_plugin": "from tests.support.toy_stages import *  # noqa\n"
-                          "from tests.support.toy_stages import gristmill_register_stages  # noqa\n"},
+        site,
+        "gristmill_toy",
+        {"toy": "gm_toy_plugin"},
+        {
+            "gm_toy_plugin": "from tests.support.toy_stages import *  # noqa\n"
+            "from tests.support.toy_stages import gristmill_register_stages  # noqa\n"
+        },
     )
 
 

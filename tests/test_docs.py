@@ -6,10 +6,12 @@ import inspect
 import pytest
 from pydantic import BaseModel, Field
 
-from gristmill import cli, docgen, hookspecs
-from gristmill.config import PipelineDef, RoundsDef, SourceDef, StageDef
+from gristmill import cli, hookspecs
+from gristmill.cli import docgen
+from gristmill.configs import StageConfig
+from gristmill.pipeline.config import PipelineDef, RoundsDef, SourceDef, StageDef
 from gristmill.plugins import RegisteredStage, StageRegistry, collect_stages, create_plugin_manager
-from gristmill.stage import StageConfig, StageSpec
+from gristmill.stage import StageSpec
 from tests.conftest import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
@@ -63,9 +65,17 @@ def test_committed_reference_is_up_to_date():
         assert path.is_file(), f"docs/reference/{name} is missing: {REGENERATE}"
         committed = path.read_text(encoding="utf-8")
         if committed != text:
-            diff = "".join(list(difflib.unified_diff(
-                committed.splitlines(True), text.splitlines(True), f"committed {name}", f"generated {name}", n=1,
-            ))[:40])  # fmt: skip
+            diff = "".join(
+                list(
+                    difflib.unified_diff(
+                        committed.splitlines(True),
+                        text.splitlines(True),
+                        f"committed {name}",
+                        f"generated {name}",
+                        n=1,
+                    )
+                )[:40]
+            )
             pytest.fail(f"docs/reference/{name} is out of date: {REGENERATE}\n{diff}")
 
 
@@ -88,8 +98,11 @@ def test_every_stage_hook_and_field_is_in_the_reference():
 
 
 def test_every_config_field_has_a_description():
-    missing = [f"{name}.{path}" for name, reg in sorted(_builtin_stages().items())
-               for path in docgen.undocumented_fields(reg.spec.config)]  # fmt: skip
+    missing = [
+        f"{name}.{path}"
+        for name, reg in sorted(_builtin_stages().items())
+        for path in docgen.undocumented_fields(reg.spec.config)
+    ]
     missing += [f"pipeline file: {path}" for path in docgen.undocumented_fields(PipelineDef)]
     assert not missing, f"config fields without Field(description=...): {', '.join(missing)}"
 
@@ -114,8 +127,14 @@ def _toy_run(ctx, config, inputs):
 
 
 def test_generator_picks_up_a_new_stage_and_flags_undocumented_nested_fields():
-    spec = StageSpec(name="toy_doc", version="2", inputs={"documents": "documents", "extra?": "documents"},
-                     output="report", config=_ToyConfig, run=_toy_run)  # fmt: skip
+    spec = StageSpec(
+        name="toy_doc",
+        version="2",
+        inputs={"documents": "documents", "extra?": "documents"},
+        output="report",
+        config=_ToyConfig,
+        run=_toy_run,
+    )
     registry = StageRegistry(stages={**_builtin_stages(), "toy_doc": RegisteredStage(spec, "tests.toy")})
     text = docgen.stage_reference(registry)
     section = text.split("\n## `toy_doc`\n", 1)[1].split("\n## ", 1)[0]
@@ -125,7 +144,7 @@ def test_generator_picks_up_a_new_stage_and_flags_undocumented_nested_fields():
     assert level in section
     assert '| `inner` | [`_Inner`](#_inner) | `{"documented": 2}` | Nested block. |' in section
     assert "list of [`_Inner`](#_inner) or `null`" in section
-    assert "### `_Inner`" in text and "| `bare` | `str` | `\"x\"` | **undocumented** |" in text
+    assert "### `_Inner`" in text and '| `bare` | `str` | `"x"` | **undocumented** |' in text
     assert docgen.undocumented_fields(_ToyConfig) == ["inner.bare"]
     assert docgen.render_all(registry) == docgen.render_all(registry)  # deterministic
 

@@ -25,8 +25,8 @@ AUTOLOAD_OFF_ENV = "GRISTMILL_DISABLE_PLUGIN_AUTOLOAD"
 # Built-in stage modules, registered through the same hook as third-party plugins.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.demo_data",
-    "gristmill_plugins.crawl",
-    "gristmill_plugins.dedup",
+    "gristmill_plugins.crawl_filter",
+    "gristmill_plugins.minhash_dedup",
     "gristmill_plugins.tokenizer",
     "gristmill_plugins.tokens",
     "gristmill_plugins.quality",

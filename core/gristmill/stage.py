@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from gristmill.configs import StageConfig
 
 # Artifact kinds and their on-disk formats (DESIGN §5).
 ARTIFACT_KINDS: dict[str, str] = {
@@ -27,16 +27,6 @@ ARTIFACT_KINDS: dict[str, str] = {
     "dataset": "JSONL in TRL conversational / preference formats",
     "report": "JSON report (+ PNG plots)",
 }
-
-
-class StageConfig(BaseModel):
-    """Base for stage config models: unknown fields are errors, values are validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NoConfig(StageConfig):
-    """A stage without options."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ comes from, in order:
    problems, else ``general``.
 
 ``topic_classifier`` trains the multi-class fastText model for step 2 from documents whose metadata
-carries a label (``label_field``) and/or labeled JSONL files; it shares :mod:`gristmill.textclf` with
+carries a label (``label_field``) and/or labeled JSONL files; it shares :mod:`gristmill.lib.textclf` with
 ``quality_classifier`` (a separate stage rather than a multi-class mode of ``quality_classifier``, whose
 inputs and metrics are about one positive class).
 
@@ -45,9 +45,9 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.documents import DocumentWriter, iter_documents, require_documents
-from gristmill.plots import figure_markdown, small_figure
-from gristmill.textclf import (
+from gristmill.lib.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.lib.plots import figure_markdown, small_figure
+from gristmill.lib.textclf import (
     LABEL_PREFIX,
     LABELS_FILE,
     METRICS_FILE,
@@ -156,8 +156,9 @@ def looks_english(text: str) -> bool:
     return not letters or sum(c.isascii() for c in letters) / len(letters) >= 0.9
 
 
-def heuristic_category(text: str, metadata: Mapping[str, Any] | None = None, primary_languages: Sequence[str] = ("en",)
-                       ) -> str:
+def heuristic_category(
+    text: str, metadata: Mapping[str, Any] | None = None, primary_languages: Sequence[str] = ("en",)
+) -> str:
     """``multilingual`` | ``code`` | ``math`` | ``general`` from simple rules (see the module docstring)."""
     language = (metadata or {}).get("language")
     if isinstance(language, str) and language and language.lower() not in primary_languages:
@@ -281,11 +282,20 @@ def run_topic_classifier(ctx: StageContext, config: TopicClassifierConfig, input
     )
     write_json(
         ctx.output_dir / METRICS_FILE,
-        {"holdout": metrics, "train_examples": len(train), "holdout_examples": len(holdout),
-         "examples_per_label": dict(sorted(per_label.items()))},
+        {
+            "holdout": metrics,
+            "train_examples": len(train),
+            "holdout_examples": len(holdout),
+            "examples_per_label": dict(sorted(per_label.items())),
+        },
     )
-    ctx.log.info("topic_classifier: held-out accuracy %.3f, macro-F1 %.3f (%d labels, %d train)",
-                 metrics["accuracy"], metrics["macro_f1"], len(labels), len(train))
+    ctx.log.info(
+        "topic_classifier: held-out accuracy %.3f, macro-F1 %.3f (%d labels, %d train)",
+        metrics["accuracy"],
+        metrics["macro_f1"],
+        len(labels),
+        len(train),
+    )
     counts: dict[str, int | float] = {
         "holdout_accuracy": metrics["accuracy"],
         "holdout_macro_f1": metrics["macro_f1"],
@@ -542,8 +552,14 @@ def run_data_mix(ctx: StageContext, config: DataMixConfig, inputs: dict[str, Art
                 writer.write(out)
                 shown = samples.setdefault(categories[i], [])
                 if copy == 0 and len(shown) < config.sample_rows:
-                    shown.append({"category": categories[i], "source": sources[i], "id": doc.get("id"),
-                                  "text": snippet(doc["text"], 150)})
+                    shown.append(
+                        {
+                            "category": categories[i],
+                            "source": sources[i],
+                            "id": doc.get("id"),
+                            "text": snippet(doc["text"], 150),
+                        }
+                    )
         ctx.progress(n_out, n_out, "documents written")
 
     chars_arr = np.asarray(chars, dtype=np.float64)
@@ -557,17 +573,19 @@ def run_data_mix(ctx: StageContext, config: DataMixConfig, inputs: dict[str, Art
         achieved = selected / n_out
         if available.get(category, 0) and config.weights[category] > 0:
             max_error = max(max_error, abs(achieved - effective[category]))
-        rows.append({
-            "category": category,
-            "available": int(available.get(category, 0)),
-            "target_weight": round(config.weights[category] / total_w, 4),
-            "effective_weight": round(effective[category], 4),
-            "selected": selected,
-            "unique": int((multiplicity[mask] > 0).sum()),
-            "copies": int(np.maximum(multiplicity[mask] - 1, 0).sum()),
-            "achieved_weight": round(achieved, 4),
-            "achieved_char_share": round(float((chars_arr[mask] * multiplicity[mask]).sum()) / total_chars, 4),
-        })
+        rows.append(
+            {
+                "category": category,
+                "available": int(available.get(category, 0)),
+                "target_weight": round(config.weights[category] / total_w, 4),
+                "effective_weight": round(effective[category], 4),
+                "selected": selected,
+                "unique": int((multiplicity[mask] > 0).sum()),
+                "copies": int(np.maximum(multiplicity[mask] - 1, 0).sum()),
+                "achieved_weight": round(achieved, 4),
+                "achieved_char_share": round(float((chars_arr[mask] * multiplicity[mask]).sum()) / total_chars, 4),
+            }
+        )
     source_counts = Counter(sources)
     counts: dict[str, int | float] = {
         "documents_out": n_out,
@@ -584,8 +602,9 @@ def run_data_mix(ctx: StageContext, config: DataMixConfig, inputs: dict[str, Art
         counts[f"out_{row['category']}"] = row["selected"]
     for category in unknown:
         counts[f"in_{category}"] = available[category]
-    ctx.log.info("data_mix: %d of %d documents, weights %s", n_out, n_in,
-                 {r["category"]: r["achieved_weight"] for r in rows})
+    ctx.log.info(
+        "data_mix: %d of %d documents, weights %s", n_out, n_in, {r["category"]: r["achieved_weight"] for r in rows}
+    )
     metadata_out: dict[str, Any] = {
         "mix": Table(rows),
         "weights_chart": _weights_chart(rows),
@@ -598,8 +617,9 @@ def run_data_mix(ctx: StageContext, config: DataMixConfig, inputs: dict[str, Art
 
 def _weights_close(counts: Mapping[str, Any], config: DataMixConfig) -> CheckOutcome:
     error = float(counts.get("max_weight_error", 1.0))
-    return CheckOutcome(error <= config.max_weight_error,
-                        f"max |achieved - target| weight {error:.4f} (max {config.max_weight_error})")
+    return CheckOutcome(
+        error <= config.max_weight_error, f"max |achieved - target| weight {error:.4f} (max {config.max_weight_error})"
+    )
 
 
 MIX_SPEC = StageSpec(

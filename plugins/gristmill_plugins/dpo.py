@@ -38,12 +38,26 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.launch import LaunchConfig
+from gristmill.configs import LaunchConfig
+from gristmill.errors import StageInputError
 
 LOSS_TYPES = Literal[
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
-    "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
-]  # fmt: skip
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+]
 
 
 class DPOStageConfig(StageConfig):
@@ -76,7 +90,9 @@ class DPOStageConfig(StageConfig):
     beta: float = Field(0.1, gt=0, description="DPO β: strength of the pull towards the reference policy.")
     loss_type: LOSS_TYPES = Field("sigmoid", description="TRL DPO loss (sigmoid = the DPO paper's; ipo, hinge, …).")
     nll_weight: float = Field(
-        0.0, ge=0, description="Add this times the chosen answers' NLL (TRL loss 'sft') to the DPO loss, as iterative "
+        0.0,
+        ge=0,
+        description="Add this times the chosen answers' NLL (TRL loss 'sft') to the DPO loss, as iterative "
         "RPO does for reasoning (Pang et al. 2024): keeps DPO from lowering the likelihood of correct answers; 0: off.",
     )
     lr: float = Field(5e-6, gt=0, description="Peak learning rate (AdamW, linear decay).")
@@ -106,7 +122,7 @@ class DPOStageConfig(StageConfig):
     )
 
 
-class DPOStageError(ValueError):
+class DPOStageError(StageInputError):
     """Inputs or config that cannot work together, or a round with nothing to train on; the message says which."""
 
 
@@ -122,7 +138,7 @@ def round_prompts(n_pool: int, per_round: int | None, round_no: int, seed: int) 
 
 
 def _eval_rows(config: DPOStageConfig, prompts: Artifact) -> tuple[list[dict[str, Any]], str | None]:
-    from gristmill import post_training as pt
+    from gristmill.lib import post_training as pt
 
     if config.eval_file is None:
         return [], None
@@ -137,16 +153,21 @@ def _eval_rows(config: DPOStageConfig, prompts: Artifact) -> tuple[list[dict[str
 
 
 def _curves(history: list[dict[str, float]]) -> dict[str, Any]:
-    from gristmill.post_training import history_plot
+    from gristmill.lib.post_training import history_plot
 
     return {
-        "loss_curve": history_plot(history, [("loss", "DPO loss")], "DPO loss curve",
-                                   baseline=(math.log(2), "start (ln 2)"), marker="."),
-        "margins_curve": history_plot(history, [("rewards/margins", "reward margin"),
-                                                ("rewards/accuracies", "reward accuracy")],
-                                      "DPO implicit reward margins", baseline=(0.0, "0"), legend_loc="upper left",
-                                      marker="."),
-    }  # fmt: skip
+        "loss_curve": history_plot(
+            history, [("loss", "DPO loss")], "DPO loss curve", baseline=(math.log(2), "start (ln 2)"), marker="."
+        ),
+        "margins_curve": history_plot(
+            history,
+            [("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")],
+            "DPO implicit reward margins",
+            baseline=(0.0, "0"),
+            legend_loc="upper left",
+            marker=".",
+        ),
+    }
 
 
 def _last(history: list[dict[str, float]], key: str) -> float:
@@ -160,13 +181,17 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     from transformers import PrinterCallback
     from trl import DPOConfig, DPOTrainer
 
-    from gristmill import post_training as pt
-    from gristmill.rounds import round_number
-    from gristmill.train.devices import process_state
-    from gristmill.train.export import load_causal_lm, save_model_dir
+    from gristmill.engine.launch import process_state
+    from gristmill.lib import post_training as pt
+    from gristmill.lib.train.export import load_causal_lm, save_model_dir
+    from gristmill.pipeline.rounds import round_number
 
-    policy, prompts_art, rm_art, previous = (inputs["policy"], inputs["prompts"], inputs.get("reward_model"),
-                                             inputs.get("previous"))  # fmt: skip
+    policy, prompts_art, rm_art, previous = (
+        inputs["policy"],
+        inputs["prompts"],
+        inputs.get("reward_model"),
+        inputs.get("previous"),
+    )
     if config.scorer != "verifier" and rm_art is None:
         raise DPOStageError(
             f"dpo: scorer {config.scorer!r} needs the reward_model input (none is wired); "
@@ -175,8 +200,9 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     round_no = round_number(ctx.partition_key) if ctx.partition_key is not None else 1
     start_art, started_from = (previous, "previous") if previous is not None else (policy, "policy")
     if round_no > 1 and previous is None:
-        ctx.log.warning("%s: round %d without a previous round's model: starting from the policy input",
-                        ctx.instance, round_no)  # fmt: skip
+        ctx.log.warning(
+            "%s: round %d without a previous round's model: starting from the policy input", ctx.instance, round_no
+        )
     seed = ctx.seed if config.seed is None else config.seed
     state = process_state()
 
@@ -191,26 +217,42 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     model.to(state.device)
     context = int(model.config.max_position_embeddings)
     if config.max_length is not None and config.max_length > context:
-        raise DPOStageError(f"dpo: max_length {config.max_length} exceeds the {context}-token context of "
-                            f"{start_art.describe()}")  # fmt: skip
+        raise DPOStageError(
+            f"dpo: max_length {config.max_length} exceeds the {context}-token context of {start_art.describe()}"
+        )
     reward = None
     if config.scorer != "verifier":
         reward = pt.load_reward_model(rm_art)  # type: ignore[arg-type]
         reward[0].to(state.device)
-    ctx.log.info("%s: %s from %s (%s), %d prompts × %d samples", ctx.instance, ctx.partition_key or "single round",
-                 started_from, start_art.id, len(rows), config.samples_per_prompt)  # fmt: skip
+    ctx.log.info(
+        "%s: %s from %s (%s), %d prompts × %d samples",
+        ctx.instance,
+        ctx.partition_key or "single round",
+        started_from,
+        start_art.id,
+        len(rows),
+        config.samples_per_prompt,
+    )
 
     before = None
     if eval_rows and state.is_main_process:
         ctx.progress(0, None, "held-out accuracy of the starting policy")
         before = pt.score_accuracy(model, tokenizer, eval_rows, config.max_new_tokens, config.generation_batch_size)
     scored = pt.sample_and_score(
-        model, tokenizer, rows, num_samples=config.samples_per_prompt, max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature, top_p=config.top_p, batch_size=config.generation_batch_size,
-        seed=seed + 1009 * (round_no - 1), scorer=config.scorer, reward_model=reward,
+        model,
+        tokenizer,
+        rows,
+        num_samples=config.samples_per_prompt,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        batch_size=config.generation_batch_size,
+        seed=seed + 1009 * (round_no - 1),
+        scorer=config.scorer,
+        reward_model=reward,
         reward_batch_size=config.reward_batch_size,
         progress=lambda done, total: ctx.progress(done, total, "on-policy samples"),
-    )  # fmt: skip
+    )
     reward = None  # the reward model is not needed for training: free it
     verified = config.verified_pairs and config.scorer == "both"
     pairs = pt.preference_pairs(rows, scored, config.min_score_gap, verified_only=verified)
@@ -224,21 +266,32 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         )
 
     world = state.num_processes
-    steps = config.max_steps or max(1, math.ceil(
-        len(pairs) / (config.batch_size * config.gradient_accumulation_steps * world) * config.epochs))  # fmt: skip
+    steps = config.max_steps or max(
+        1, math.ceil(len(pairs) / (config.batch_size * config.gradient_accumulation_steps * world) * config.epochs)
+    )
     history: list[dict[str, float]] = []
     losses = [config.loss_type, "sft"] if config.nll_weight else [config.loss_type]
     weights = [1.0, config.nll_weight] if config.nll_weight else None
-    args = DPOConfig(**pt.trainer_args(
-        ctx, bf16=config.bf16,
-        learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
-        max_length=config.max_length or context, beta=config.beta, loss_type=losses,
-        loss_weights=weights,
-        precompute_ref_log_probs=config.precompute_ref_log_probs, activation_checkpointing=False,
-        logging_steps=max(5, steps // 50), logging_first_step=True, lr_scheduler_type="linear",
-    ))  # fmt: skip
+    args = DPOConfig(
+        **pt.trainer_args(
+            ctx,
+            bf16=config.bf16,
+            learning_rate=config.lr,
+            per_device_train_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps or -1,
+            max_length=config.max_length or context,
+            beta=config.beta,
+            loss_type=losses,
+            loss_weights=weights,
+            precompute_ref_log_probs=config.precompute_ref_log_probs,
+            activation_checkpointing=False,
+            logging_steps=max(5, steps // 50),
+            logging_first_step=True,
+            lr_scheduler_type="linear",
+        )
+    )
     # The reference is the round's starting policy: loaded from its validated folder (safetensors only); with
     # precomputed reference log-probs TRL uses the policy itself before the first step and keeps no copy.
     ref_model = None if config.precompute_ref_log_probs else load_causal_lm(start_art.path)
@@ -270,11 +323,12 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     out = ctx.output_dir
     save_model_dir(model, out, start_art.path)
     pt.write_jsonl(out / "dpo_pairs.jsonl", pairs)
-    origin = {"input": started_from, "artifact": start_art.id,
-              "partition": start_art.manifest.get("partition")}  # fmt: skip
-    (out / "training_log.json").write_text(json.dumps(
-        {"round": ctx.partition_key, "started_from": origin, "history": history}, separators=(",", ":")
-    ) + "\n", encoding="utf-8")  # fmt: skip
+    origin = {"input": started_from, "artifact": start_art.id, "partition": start_art.manifest.get("partition")}
+    (out / "training_log.json").write_text(
+        json.dumps({"round": ctx.partition_key, "started_from": origin, "history": history}, separators=(",", ":"))
+        + "\n",
+        encoding="utf-8",
+    )
 
     losses = [h["loss"] for h in history if "loss" in h]
     counts: dict[str, int | float] = {
@@ -321,8 +375,11 @@ def heldout_accuracy_check(counts: Mapping[str, Any], config: DPOStageConfig) ->
         return CheckOutcome(True, "no held-out eval set: nothing to compare (set eval_file to gate rounds)")
     before, after = counts.get("accuracy_before", math.nan), counts.get("accuracy_after", math.nan)
     ok = float(drop) <= config.max_accuracy_drop + 1e-9
-    return CheckOutcome(ok, f"held-out accuracy {float(before):.3f} → {float(after):.3f} (drop {float(drop):+.3f}, "
-                            f"max {config.max_accuracy_drop})")  # fmt: skip
+    return CheckOutcome(
+        ok,
+        f"held-out accuracy {float(before):.3f} → {float(after):.3f} (drop {float(drop):+.3f}, "
+        f"max {config.max_accuracy_drop})",
+    )
 
 
 SPEC = StageSpec(

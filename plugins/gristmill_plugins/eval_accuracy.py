@@ -3,7 +3,7 @@
 Inputs: ``models`` — a list of ``model`` artifacts (a round-partitioned stage in the list contributes every round,
 in order), and ``tasks`` — a dataset with the held-out file (``eval.jsonl``: ``{"prompt": [messages], "answer"}``;
 GSM8K's ``{"question", "answer"}`` works too). Every model answers every question greedily through its chat
-template; :func:`gristmill.verify.is_correct` checks the final answer exactly.
+template; :func:`gristmill.lib.verify.is_correct` checks the final answer exactly.
 
 Output: a ``report`` artifact, ``report.json`` (one row per model: asset, round, artifact id, accuracy, correct,
 total) and ``completions.jsonl`` (every model's answer to every question). Metadata: the accuracy table, a plot of
@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import Field
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
-from gristmill.plots import figure_markdown, small_figure
-from gristmill.verify import is_correct
+from gristmill.errors import StageInputError
+from gristmill.lib.plots import figure_markdown, small_figure
+from gristmill.lib.verify import is_correct
 
 
 class EvalAccuracyConfig(StageConfig):
@@ -31,7 +32,7 @@ class EvalAccuracyConfig(StageConfig):
     batch_size: int = Field(64, ge=1, description="Questions generated in one batch.")
 
 
-class EvalInputError(ValueError):
+class EvalInputError(StageInputError):
     """An input that is not a causal LM, or no questions to ask."""
 
 
@@ -66,7 +67,7 @@ def _plot(rows: list[dict[str, Any]]) -> Any:
 
 def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dict[str, Any]) -> StageResult:
     """Greedy held-out accuracy of each model; a report with a table and a plot."""
-    from gristmill import post_training as pt
+    from gristmill.lib import post_training as pt
 
     models: list[Artifact] = list(inputs["models"])
     not_lm = [m.describe() for m in models if not _is_causal_lm(m)]
@@ -84,23 +85,62 @@ def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dic
             label = model_label(art)
             started = time.monotonic()
             model, tokenizer = pt.load_policy(art)
-            completions = pt.generate(model, tokenizer, [q["prompt"] for q in questions], 1, config.max_new_tokens,
-                                      batch_size=config.batch_size)  # fmt: skip
+            completions = pt.generate(
+                model,
+                tokenizer,
+                [q["prompt"] for q in questions],
+                1,
+                config.max_new_tokens,
+                batch_size=config.batch_size,
+            )
             verdicts = [is_correct(c[0], q["answer"]) for c, q in zip(completions, questions, strict=True)]
             for q, c, ok in zip(questions, completions, verdicts, strict=True):
-                out.write(json.dumps({"model": label, "question": q["prompt"][-1]["content"], "answer": q["answer"],
-                                      "completion": c[0], "correct": ok}, ensure_ascii=False) + "\n")  # fmt: skip
+                out.write(
+                    json.dumps(
+                        {
+                            "model": label,
+                            "question": q["prompt"][-1]["content"],
+                            "answer": q["answer"],
+                            "completion": c[0],
+                            "correct": ok,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
             correct = sum(verdicts)
-            rows.append({"model": label, "artifact": art.id, "accuracy": correct / len(questions),
-                         "correct": correct, "total": len(questions)})  # fmt: skip
-            samples.extend({"model": label, "question": q["prompt"][-1]["content"], "completion": c[0],
-                            "answer": q["answer"], "correct": ok}
-                           for q, c, ok in list(zip(questions, completions, verdicts, strict=True))[:2])  # fmt: skip
-            ctx.log.info("%s: %s accuracy %.3f (%d/%d, %.1fs)", ctx.instance, label, rows[-1]["accuracy"], correct,
-                         len(questions), time.monotonic() - started)  # fmt: skip
+            rows.append(
+                {
+                    "model": label,
+                    "artifact": art.id,
+                    "accuracy": correct / len(questions),
+                    "correct": correct,
+                    "total": len(questions),
+                }
+            )
+            samples.extend(
+                {
+                    "model": label,
+                    "question": q["prompt"][-1]["content"],
+                    "completion": c[0],
+                    "answer": q["answer"],
+                    "correct": ok,
+                }
+                for q, c, ok in list(zip(questions, completions, verdicts, strict=True))[:2]
+            )
+            ctx.log.info(
+                "%s: %s accuracy %.3f (%d/%d, %.1fs)",
+                ctx.instance,
+                label,
+                rows[-1]["accuracy"],
+                correct,
+                len(questions),
+                time.monotonic() - started,
+            )
             ctx.progress(i + 1, len(models), label, every_s=0.0)
-    Path(ctx.output_dir / "report.json").write_text(json.dumps({"eval_file": str(path), "models": rows}, indent=2),
-                                                    encoding="utf-8")  # fmt: skip
+    Path(ctx.output_dir / "report.json").write_text(
+        json.dumps({"eval_file": str(path), "models": rows}, indent=2), encoding="utf-8"
+    )
     counts: dict[str, int | float] = {"models": len(rows), "questions": len(questions)}
     counts.update({f"accuracy/{r['model']}": round(r["accuracy"], 4) for r in rows})
     return StageResult(

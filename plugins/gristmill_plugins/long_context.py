@@ -2,12 +2,12 @@
 
 Each entry of ``steps`` raises the context length (``max_position_embeddings``), optionally changes RoPE (a new
 ``rope_theta`` — "adjusted base frequency" — and/or ``rope_parameters`` scaling ``linear``/``yarn`` with a factor of
-new length / original length) and continues training with :func:`gristmill.train.train` from the previous step's
+new length / original length) and continues training with :func:`gristmill.lib.train.train` from the previous step's
 weights on packed sequences of the new length. The ``tokens`` input must have ``seq_len`` ≥ the longest step;
 for shorter steps its rows are re-chunked into a scratch copy. Checkpoints and per-step weights live in the
 run's resume folder, so a failed run continues where it stopped.
 
-After every step two gates run (:mod:`gristmill.needle` defines the format):
+After every step two gates run (:mod:`gristmill.lib.needle` defines the format):
 
 1. **Needle retrieval** at the new length: a pass-key fact at several depths of real filler text (``short_tokens``
    when given, else ``tokens``' validation split), scored by likelihood ranking against ``needle_candidates - 1``
@@ -43,9 +43,10 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.launch import LaunchConfig
-from gristmill.plots import figure_markdown, small_figure
-from gristmill.train.config import ModelConfig, TrainConfig
+from gristmill.configs import LaunchConfig
+from gristmill.errors import StageInputError
+from gristmill.lib.plots import figure_markdown, small_figure
+from gristmill.lib.train.config import ModelConfig, TrainConfig
 
 
 class ExtensionStep(BaseModel):
@@ -91,7 +92,10 @@ class LongContextConfig(StageConfig):
         0.5, ge=0, le=1, description="Check needle_retrieval: pass rate at the final length must reach this."
     )
     max_needle_drop: float | None = Field(
-        None, ge=0, le=1, description="Check needle_retrieval also fails when the final pass rate is more than this "
+        None,
+        ge=0,
+        le=1,
+        description="Check needle_retrieval also fails when the final pass rate is more than this "
         "below the pre-extension model's at its own (original) length; None: off.",
     )
     short_ppl_tolerance: float = Field(
@@ -119,7 +123,7 @@ class LongContextConfig(StageConfig):
 MIN_HAYSTACK = 8  # filler tokens a needle prompt needs at least
 
 
-class LongContextInputError(ValueError):
+class LongContextInputError(StageInputError):
     """An input artifact the stage cannot use; the message names it and the field."""
 
 
@@ -130,7 +134,7 @@ class LongContextInputError(ValueError):
 def rechunk(src: Path, split: str, dest: Path, seq_len: int, max_sequences: int | None = None) -> Path:
     """``split`` of the tokens artifact ``src`` re-packed into ``seq_len`` rows (a tokens folder with that one
     split) at ``dest``; reused when ``dest`` is complete (its index exists)."""
-    from gristmill.tokens import TokenDataset, TokensWriter
+    from gristmill.lib.tokens import TokenDataset, TokensWriter
 
     if (dest / "index.json").is_file():
         return dest
@@ -139,9 +143,14 @@ def rechunk(src: Path, split: str, dest: Path, seq_len: int, max_sequences: int 
     data = TokenDataset(src, split)
     idx = data.index
     with TokensWriter(
-        tmp, seq_len=seq_len, vocab_size=idx["vocab_size"], eos_id=idx["eos_id"], pad_id=idx.get("pad_id"),
-        bos_id=idx.get("bos_id"), splits=(split,),
-    ) as writer:  # fmt: skip
+        tmp,
+        seq_len=seq_len,
+        vocab_size=idx["vocab_size"],
+        eos_id=idx["eos_id"],
+        pad_id=idx.get("pad_id"),
+        bos_id=idx.get("bos_id"),
+        splits=(split,),
+    ) as writer:
         per_row = max(data.seq_len // seq_len, 1)
         rows = len(data) if max_sequences is None else min(len(data), math.ceil(max_sequences / per_row) + 1)
         for i in range(rows):
@@ -153,7 +162,7 @@ def rechunk(src: Path, split: str, dest: Path, seq_len: int, max_sequences: int 
 
 def _filler_ids(source: Artifact, longest: int, trials: int) -> list[int]:
     """A token stream of real text for needle haystacks: validation rows first, then train rows."""
-    from gristmill.tokens import TokenDataset, read_index
+    from gristmill.lib.tokens import TokenDataset, read_index
 
     want = longest * (trials + 1)
     out: list[int] = []
@@ -175,7 +184,7 @@ def _filler_ids(source: Artifact, longest: int, trials: int) -> list[int]:
 
 def _perplexity(model: Any, data: Any, n: int, batch_size: int) -> float:
     """Token-weighted perplexity of the first ``n`` sequences (padding not scored)."""
-    from gristmill.train.loop import loss_sums
+    from gristmill.lib.train.loop import loss_sums
 
     n = min(n, len(data))
     sums = loss_sums(model, data, [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)])
@@ -187,7 +196,7 @@ def _perplexity(model: Any, data: Any, n: int, batch_size: int) -> float:
 
 
 def _needle_grid(model: Any, cases: list[Any], batch_size: int) -> dict[tuple[int, float], dict]:
-    from gristmill.needle import pass_table, score_cases
+    from gristmill.lib.needle import pass_table, score_cases
 
     return pass_table(cases, score_cases(model, cases, batch_size))
 
@@ -245,20 +254,22 @@ def _step_model(prev: ModelConfig, step: ExtensionStep, original: int) -> ModelC
     factor = 1.0
     if scaling != "default":
         factor = step.rope_factor or step.seq_len / original
-    return prev.model_copy(update={
-        "max_seq_len": step.seq_len,
-        "rope_theta": step.rope_theta or prev.rope_theta,
-        "rope_scaling": scaling,
-        "rope_factor": factor,
-        "original_max_seq_len": original if scaling != "default" else prev.original_max_seq_len,
-    })  # fmt: skip
+    return prev.model_copy(
+        update={
+            "max_seq_len": step.seq_len,
+            "rope_theta": step.rope_theta or prev.rope_theta,
+            "rope_scaling": scaling,
+            "rope_factor": factor,
+            "original_max_seq_len": original if scaling != "default" else prev.original_max_seq_len,
+        }
+    )
 
 
 def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tuple[ModelConfig, dict, Any]:
     from tokenizers import Tokenizer
 
-    from gristmill.tokens import read_index
-    from gristmill.train.export import ModelArtifactError, open_model_artifact
+    from gristmill.lib.tokens import read_index
+    from gristmill.lib.train.export import ModelArtifactError, open_model_artifact
 
     model_art, tokens = inputs["model"], inputs["tokens"]
     try:
@@ -293,12 +304,12 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     retrieval at the new length and perplexity at the original length."""
     from safetensors.torch import save_model
 
-    from gristmill.needle import make_cases, needle_overhead
-    from gristmill.tokens import TokenDataset, read_index
-    from gristmill.train.devices import process_state
-    from gristmill.train.export import save_model_dir
-    from gristmill.train.loop import history, load_weights, train
-    from gristmill.train.model import build_model
+    from gristmill.engine.launch import process_state
+    from gristmill.lib.needle import make_cases, needle_overhead
+    from gristmill.lib.tokens import TokenDataset, read_index
+    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.train.loop import history, load_weights, train
+    from gristmill.lib.train.model import build_model
 
     t_start = time.monotonic()
     base, index, tok = _load_inputs(config, inputs)
@@ -342,9 +353,15 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         )
     filler = _filler_ids(short_src, max(lengths), config.needle_trials)
     cases = make_cases(
-        encode, filler, grid_lengths, config.needle_depths, config.needle_trials,
-        config.needle_candidates, config.needle_digits, seed=ctx.seed,
-    )  # fmt: skip
+        encode,
+        filler,
+        grid_lengths,
+        config.needle_depths,
+        config.needle_trials,
+        config.needle_candidates,
+        config.needle_digits,
+        seed=ctx.seed,
+    )
     chance = 1 / config.needle_candidates
 
     # -- the pre-extension model
@@ -353,8 +370,11 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     ctx.progress(0, None, "scoring the pre-extension model")
     before = _needle_grid(model, cases, config.eval_batch_size)
     ppl_before = _perplexity(model, short_data, config.short_eval_sequences, config.eval_batch_size)
-    ctx.log.info("long_context: before: needle pass %s, short ppl %.3f",
-                 {n: round(_rate(before, n), 3) for n in grid_lengths}, ppl_before)  # fmt: skip
+    ctx.log.info(
+        "long_context: before: needle pass %s, short ppl %.3f",
+        {n: round(_rate(before, n), 3) for n in grid_lengths},
+        ppl_before,
+    )
     del model
 
     total_steps = sum(s.train_steps for s in config.steps)
@@ -367,8 +387,9 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     for i, step in enumerate(config.steps):
         cfg = _step_model(prev_cfg, step, original)
         lr = step.lr or train_cfg.lr
-        step_train = train_cfg.model_copy(update={"steps": step.train_steps, "lr": lr,
-                                                  "min_lr": min(train_cfg.min_lr, lr)})  # fmt: skip
+        step_train = train_cfg.model_copy(
+            update={"steps": step.train_steps, "lr": lr, "min_lr": min(train_cfg.min_lr, lr)}
+        )
         data_dir = tokens.path if step.seq_len == index["seq_len"] else scratch / f"data_{step.seq_len}"
         dataset = TokenDataset(data_dir, "train", shuffle=True, seed=step_train.seed)
         run_dir = scratch / f"step{i}_{step.seq_len}"
@@ -376,8 +397,9 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         def log_step(m: dict[str, Any], offset: int = done_before, n: int = step.seq_len) -> None:
             ctx.progress(offset + m["step"], total_steps, f"seq_len {n}: loss {m['loss']:.3f}")
             if m["step"] % config.log_every == 0:
-                ctx.log.info("long_context %d: step %d loss %.4f tokens/s %.0f", n, m["step"], m["loss"],
-                             m["tokens_per_s"])  # fmt: skip
+                ctx.log.info(
+                    "long_context %d: step %d loss %.4f tokens/s %.0f", n, m["step"], m["loss"], m["tokens_per_s"]
+                )
 
         t0 = time.monotonic()
         result = train(cfg, step_train, dataset, run_dir, log_fn=log_step, init_from=prev_weights)
@@ -443,10 +465,16 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         counts[f"needle_pass_rate_before_{n}"] = round(_rate(before, n), 4)
         counts[f"needle_pass_rate_after_{n}"] = round(_rate(after, n), 4)
     cells = [
-        {"seq_len": n, "depth": d, "pass_rate_before": round(before[(n, d)]["pass_rate"], 3),
-         "pass_rate_after": round(after[(n, d)]["pass_rate"], 3), "exact_after": round(after[(n, d)]["exact_rate"], 3)}
-        for n in grid_lengths for d in config.needle_depths
-    ]  # fmt: skip
+        {
+            "seq_len": n,
+            "depth": d,
+            "pass_rate_before": round(before[(n, d)]["pass_rate"], 3),
+            "pass_rate_after": round(after[(n, d)]["pass_rate"], 3),
+            "exact_after": round(after[(n, d)]["exact_rate"], 3),
+        }
+        for n in grid_lengths
+        for d in config.needle_depths
+    ]
     metadata: dict[str, Any] = {
         "steps": Table(rows),
         "needle_grid": Table(cells),
@@ -466,19 +494,25 @@ def _needle_ok(counts: Mapping[str, Any], config: LongContextConfig) -> CheckOut
     if config.max_needle_drop is not None:
         ok = ok and rate >= base - config.max_needle_drop
         drop = f"; ≥ {base:.3f} − {config.max_needle_drop} (the base model at its original length)"
-    return CheckOutcome(ok, (
-        f"needle pass rate {rate:.3f} at seq_len {counts.get('seq_len')} (min {config.min_needle_pass_rate}{drop}; "
-        f"chance {counts.get('needle_chance')}, base model at this length {counts.get('needle_pass_rate_before')})"
-    ))  # fmt: skip
+    return CheckOutcome(
+        ok,
+        (
+            f"needle pass rate {rate:.3f} at seq_len {counts.get('seq_len')} (min {config.min_needle_pass_rate}{drop}; "
+            f"chance {counts.get('needle_chance')}, base model at this length {counts.get('needle_pass_rate_before')})"
+        ),
+    )
 
 
 def _short_ok(counts: Mapping[str, Any], config: LongContextConfig) -> CheckOutcome:
     ratio = float(counts.get("short_ppl_ratio", math.inf))
     ok = math.isfinite(ratio) and ratio <= 1 + config.short_ppl_tolerance
-    return CheckOutcome(ok, (
-        f"short-context perplexity {counts.get('short_ppl')} vs {counts.get('short_ppl_before')} before: "
-        f"ratio {ratio:.3f} (max {1 + config.short_ppl_tolerance:.3f})"
-    ))  # fmt: skip
+    return CheckOutcome(
+        ok,
+        (
+            f"short-context perplexity {counts.get('short_ppl')} vs {counts.get('short_ppl_before')} before: "
+            f"ratio {ratio:.3f} (max {1 + config.short_ppl_tolerance:.3f})"
+        ),
+    )
 
 
 SPEC = StageSpec(

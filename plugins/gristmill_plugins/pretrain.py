@@ -1,6 +1,6 @@
 """``pretrain``: tokens + tokenizer → a Llama-style causal LM trained from scratch, as a Hugging Face folder.
 
-The loop is :func:`gristmill.train.train` (accelerate: CPU, one or more GPUs, DDP; exact resume; loss-spike
+The loop is :func:`gristmill.lib.train.train` (accelerate: CPU, one or more GPUs, DDP; exact resume; loss-spike
 rollback). Checkpoints live in the run's resume folder, so re-materializing after a crash continues from the
 newest valid checkpoint instead of starting over. The output folder (``config.json``, ``generation_config.json``,
 ``model.safetensors`` and the tokenizer files) loads with ``AutoModelForCausalLM`` + ``AutoTokenizer``; the stage
@@ -31,10 +31,11 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.launch import LaunchConfig
-from gristmill.plots import figure_markdown, small_figure
+from gristmill.configs import LaunchConfig
+from gristmill.errors import StageInputError
+from gristmill.lib.plots import figure_markdown, small_figure
+from gristmill.lib.train.config import ModelConfig, TrainConfig
 from gristmill.stage import loss_decreased_check
-from gristmill.train.config import ModelConfig, TrainConfig
 
 log = logging.getLogger("gristmill.pretrain")
 
@@ -70,7 +71,7 @@ class PretrainConfig(StageConfig):
     )
 
 
-class PretrainInputError(ValueError):
+class PretrainInputError(StageInputError):
     """An input artifact the stage cannot use; the message names it."""
 
 
@@ -133,7 +134,7 @@ def _samples(folder: Path, prompts: list[str], new_tokens: int) -> list[dict[str
     import torch
     from transformers import AutoTokenizer
 
-    from gristmill.train.export import load_causal_lm
+    from gristmill.lib.train.export import load_causal_lm
 
     model = load_causal_lm(folder)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -149,11 +150,11 @@ def _samples(folder: Path, prompts: list[str], new_tokens: int) -> list[dict[str
 
 def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Train a model from scratch on the tokens' train split; validate on their validation split."""
-    from gristmill.tokens import TokenDataset, read_index
-    from gristmill.train import chinchilla
-    from gristmill.train.devices import process_state
-    from gristmill.train.export import save_model_dir
-    from gristmill.train.loop import format_metrics, history, train
+    from gristmill.engine.launch import process_state
+    from gristmill.lib.tokens import TokenDataset, read_index
+    from gristmill.lib.train import chinchilla
+    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.train.loop import format_metrics, history, train
 
     tokens, tokenizer = inputs["tokens"], inputs["tokenizer"]
     index = read_index(tokens)
@@ -178,9 +179,14 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
             ctx.log.info("%s: %s", ctx.instance, format_metrics(m))
 
     result = train(
-        model_cfg, train_cfg, dataset, run_dir, log_fn=log_step,
-        validation=validation, bytes_per_token=bytes_per_token,
-    )  # fmt: skip
+        model_cfg,
+        train_cfg,
+        dataset,
+        run_dir,
+        log_fn=log_step,
+        validation=validation,
+        bytes_per_token=bytes_per_token,
+    )
     if result.resumed_from is not None:
         ctx.log.warning("%s: resumed from checkpoint %s", ctx.instance, result.resumed_from.name)
     if not state.is_main_process:
@@ -218,8 +224,11 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
     sizing = chinchilla.report(result.n_params, tokens_trained)
     if config.compute_budget_flops:
         best = chinchilla.optimal_for_compute(config.compute_budget_flops)
-        sizing |= {"budget_flops": config.compute_budget_flops, "budget_optimal_params": round(best["params"]),
-                   "budget_optimal_tokens": round(best["tokens"])}  # fmt: skip
+        sizing |= {
+            "budget_flops": config.compute_budget_flops,
+            "budget_optimal_params": round(best["params"]),
+            "budget_optimal_tokens": round(best["tokens"]),
+        }
     metadata: dict[str, Any] = {
         "loss_curve": _loss_curve(steps_loss, evals),
         "model": Table([model_cfg.model_dump()]),

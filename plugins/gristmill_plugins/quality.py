@@ -10,7 +10,7 @@ blocking check requires ``min_auc``. The artifact holds ``model.bin`` (fastText)
 
 ``quality_filter`` scores every document with a classifier artifact (probability of its positive label,
 stored in ``metadata["quality_score"]``) and keeps those with ``score >= threshold`` (or the
-``top_fraction`` best). Training and prediction share :mod:`gristmill.textclf` (normalization,
+``top_fraction`` best). Training and prediction share :mod:`gristmill.lib.textclf` (normalization,
 deterministic training, safe model loading, metrics).
 """
 
@@ -38,8 +38,8 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.documents import DocumentWriter, iter_documents, require_documents
-from gristmill.textclf import (
+from gristmill.lib.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.lib.textclf import (
     LABEL_PREFIX,
     LABELS_FILE,
     METRICS_FILE,
@@ -129,9 +129,7 @@ def _open_text(path: Path) -> Any:
     return gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")
 
 
-def _read_path_examples(
-    config: QualityClassifierConfig, counts: dict[str, int]
-) -> Iterator[tuple[str, str, str]]:
+def _read_path_examples(config: QualityClassifierConfig, counts: dict[str, int]) -> Iterator[tuple[str, str, str]]:
     """``(label, raw text, id)`` from the files matching ``positives_path``."""
     pattern = str(Path(config.positives_path).expanduser())
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
@@ -229,15 +227,20 @@ def _collect_examples(
             else:
                 eligible.append(i)
         if len(eligible) < needed:
-            ctx.log.warning("quality_classifier: wanted %d crawl negatives, %s has only %d eligible documents",
-                            needed, artifact_name(crawl), len(eligible))
+            ctx.log.warning(
+                "quality_classifier: wanted %d crawl negatives, %s has only %d eligible documents",
+                needed,
+                artifact_name(crawl),
+                len(eligible),
+            )
         rng = np.random.default_rng(seed + 1)
         picks = rng.choice(len(eligible), min(needed, len(eligible)), replace=False)
         chosen = {eligible[int(j)] for j in picks}
         for i, doc in enumerate(iter_documents(crawl)):
             if i in chosen:
-                crawl_negatives.append(Example(NEGATIVE, normalize_text(doc["text"]), doc["text"], "crawl",
-                                               str(doc.get("id", i))))
+                crawl_negatives.append(
+                    Example(NEGATIVE, normalize_text(doc["text"]), doc["text"], "crawl", str(doc.get("id", i)))
+                )
     counts["positives"] = len(positives)
     counts["labeled_negatives"] = len(kept_negatives)
     counts["crawl_negatives"] = len(crawl_negatives)
@@ -314,8 +317,13 @@ def run_quality_classifier(
     n = min(config.sample_rows, len(holdout))
     top = _score_rows(holdout, scores, order[:n], "top")
     bottom = _score_rows(holdout, scores, order[::-1][:n], "bottom")
-    ctx.log.info("quality_classifier: held-out AUC %.3f F1 %.3f on %d documents (%d train)",
-                 metrics["auc"], metrics["f1"], len(holdout), len(train))
+    ctx.log.info(
+        "quality_classifier: held-out AUC %.3f F1 %.3f on %d documents (%d train)",
+        metrics["auc"],
+        metrics["f1"],
+        len(holdout),
+        len(train),
+    )
     result_counts: dict[str, int | float] = {
         "holdout_auc": metrics["auc"],
         "holdout_f1": metrics["f1"],
@@ -451,8 +459,12 @@ def run_quality_filter(ctx: StageContext, config: QualityFilterConfig, inputs: d
     with DocumentWriter(ctx.output_dir) as writer:
         for i, doc in enumerate(iter_documents(documents)):
             if i in show_kept or i in show_dropped:
-                row = {"score": float(scores[i]), "kept": bool(keep[i]), "id": doc.get("id"),
-                       "text": snippet(doc["text"])}
+                row = {
+                    "score": float(scores[i]),
+                    "kept": bool(keep[i]),
+                    "id": doc.get("id"),
+                    "text": snippet(doc["text"]),
+                }
                 (samples_kept if keep[i] else samples_dropped).append(row)
             if keep[i]:
                 metadata = dict(doc.get("metadata") or {})

@@ -1,7 +1,7 @@
 """``rejection_sampling``: K on-policy samples per prompt, scored → best-of-K SFT data and best-vs-worst pairs.
 
 The policy samples ``samples_per_prompt`` completions of every prompt of the pool (batched: prompts shortest
-first, each prompt's K samples in one batch). A verifier (:func:`gristmill.verify.is_correct` against the prompt's
+first, each prompt's K samples in one batch). A verifier (:func:`gristmill.lib.verify.is_correct` against the prompt's
 ``answer``: 1.0 / 0.0), a reward model, or both (the verifier decides, the reward model breaks ties) scores them.
 The output ``dataset`` holds, in TRL's formats::
 
@@ -31,6 +31,7 @@ from gristmill import (
     Table,
     hookimpl,
 )
+from gristmill.errors import StageInputError
 
 
 class RejectionSamplingConfig(StageConfig):
@@ -61,7 +62,7 @@ class RejectionSamplingConfig(StageConfig):
     seed: int | None = Field(None, description="Sampling seed; None: the instance seed.")
 
 
-class RejectionSamplingError(ValueError):
+class RejectionSamplingError(StageInputError):
     """Inputs or config that cannot work together; the message names the input or field."""
 
 
@@ -71,7 +72,7 @@ def run_rejection_sampling(
     """Sample K completions per prompt, score them, write best-of-K SFT rows, preference pairs and ranked lists."""
     import torch
 
-    from gristmill import post_training as pt
+    from gristmill.lib import post_training as pt
 
     policy, prompts_art, rm_art = inputs["model"], inputs["prompts"], inputs.get("reward_model")
     if config.scorer != "verifier" and rm_art is None:
@@ -99,22 +100,36 @@ def run_rejection_sampling(
         reward[0].to(device)
     ctx.log.info("%s: sampling %d × %d completions from %s", ctx.instance, len(rows), k, policy.describe())
     scored = pt.sample_and_score(
-        model, tokenizer, rows, num_samples=k, max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature, top_p=config.top_p, batch_size=config.batch_size, seed=seed,
-        scorer=config.scorer, reward_model=reward, reward_batch_size=config.reward_batch_size,
+        model,
+        tokenizer,
+        rows,
+        num_samples=k,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        batch_size=config.batch_size,
+        seed=seed,
+        scorer=config.scorer,
+        reward_model=reward,
+        reward_batch_size=config.reward_batch_size,
         progress=lambda done, total: ctx.progress(done, total, "samples"),
-    )  # fmt: skip
+    )
 
     sft_rows, ranked = [], []
     for i, row in enumerate(rows):
         samples, scores = scored.samples[i], scored.scores[i]
         best, _ = pt.best_and_worst(scores)
         if not keep_only_correct or (scored.correct is not None and scored.correct[i][best]):
-            sft_rows.append({"messages": [*row["prompt"], {"role": "assistant", "content": samples[best]}],
-                             "answer": row["answer"]})  # fmt: skip
+            sft_rows.append(
+                {"messages": [*row["prompt"], {"role": "assistant", "content": samples[best]}], "answer": row["answer"]}
+            )
         order = sorted(range(k), key=lambda j: (-scores[j], j))
-        entry: dict[str, Any] = {"prompt": row["prompt"], "responses": [samples[j] for j in order],
-                                 "scores": [scores[j] for j in order], "answer": row["answer"]}  # fmt: skip
+        entry: dict[str, Any] = {
+            "prompt": row["prompt"],
+            "responses": [samples[j] for j in order],
+            "scores": [scores[j] for j in order],
+            "answer": row["answer"],
+        }
         if scored.correct is not None:
             entry["correct"] = [scored.correct[i][j] for j in order]
         if scored.rewards is not None:
@@ -148,13 +163,19 @@ def run_rejection_sampling(
     if scored.correct is not None:
         counts["pass_at_1"] = round(scored.pass_at(1) or 0.0, 4)
         counts["pass_at_k"] = round(scored.pass_any() or 0.0, 4)
-        metadata["pass_at_k"] = Table([{"k": n, "pass_at_k": round(scored.pass_at(n) or 0.0, 4)}
-                                       for n in pt.pass_at_k_ks(k)])  # fmt: skip
+        metadata["pass_at_k"] = Table(
+            [{"k": n, "pass_at_k": round(scored.pass_at(n) or 0.0, 4)} for n in pt.pass_at_k_ks(k)]
+        )
     if scored.rewards is not None:
         counts["mean_reward"] = round(sum(map(sum, scored.rewards)) / scored.total, 4)
         metadata["reward_model"] = rm_art.id if rm_art is not None else None
-    ctx.log.info("%s: %d SFT rows, %d pairs, %.1f samples/s", ctx.instance, len(sft_rows), len(pairs),
-                 counts["samples_per_second"])  # fmt: skip
+    ctx.log.info(
+        "%s: %d SFT rows, %d pairs, %.1f samples/s",
+        ctx.instance,
+        len(sft_rows),
+        len(pairs),
+        counts["samples_per_second"],
+    )
     return StageResult(counts=counts, metadata=metadata)
 
 

@@ -3,7 +3,7 @@
 Each output document is real filler text (consecutive input documents, whitespace collapsed, cut at a
 sentence end to one of the configured lengths in characters) with ``facts_per_document`` facts
 (``The pass key of <name> is <digits>.``) inserted after sentence ends at random depths, ending with the questions
-about ``questions`` of them, each followed by its answer. The format is :mod:`gristmill.needle`, the same one
+about ``questions`` of them, each followed by its answer. The format is :mod:`gristmill.lib.needle`, the same one
 the ``long_context`` stage's retrieval gate asks, so a small model trained on these documents can actually learn
 the task (several questions per document multiply the retrieval signal per training token).
 Deterministic by seed.
@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
-from gristmill.documents import DocumentWriter, iter_documents, require_documents
-from gristmill.needle import make_facts, retrieval_text
-from gristmill.plots import bar_chart
+from gristmill.lib.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.lib.needle import make_facts, retrieval_text
+from gristmill.lib.plots import bar_chart
 from gristmill.stage import min_documents_check
 
 
@@ -97,12 +97,18 @@ def run_retrieval_docs(ctx: StageContext, config: RetrievalDocsConfig, inputs: d
             depths = [rng.random() for _ in facts]
             asked = rng.sample(range(len(facts)), config.questions)
             text = retrieval_text(filler, facts, depths, asked)
-            writer.write({
-                "text": text,
-                "id": f"retrieval-{seed}-{i}",
-                "metadata": {"facts": len(facts), "asked": [facts[a].name for a in asked],
-                             "depths": [round(depths[a], 4) for a in asked], "filler_chars": len(filler)},
-            })  # fmt: skip
+            writer.write(
+                {
+                    "text": text,
+                    "id": f"retrieval-{seed}-{i}",
+                    "metadata": {
+                        "facts": len(facts),
+                        "asked": [facts[a].name for a in asked],
+                        "depths": [round(depths[a], 4) for a in asked],
+                        "filler_chars": len(filler),
+                    },
+                }
+            )
             per_length[chars][0] += 1
             per_length[chars][1] += len(text)
             ctx.progress(i + 1, config.documents, "documents")
@@ -118,8 +124,12 @@ def run_retrieval_docs(ctx: StageContext, config: RetrievalDocsConfig, inputs: d
         "filler_documents": len(pool),
         "chars": sum(c for _, c in per_length.values()),
     }
-    plot = bar_chart([r["filler_chars"] for r in rows], [r["documents"] for r in rows],
-                     "documents per filler length (characters)", "documents")  # fmt: skip
+    plot = bar_chart(
+        [r["filler_chars"] for r in rows],
+        [r["documents"] for r in rows],
+        "documents per filler length (characters)",
+        "documents",
+    )
     return StageResult(counts=counts, metadata={"lengths": Table(rows), "documents_per_length": plot})
 
 

@@ -5,7 +5,7 @@ The reward model is the policy's backbone with a new one-output score head (``Ll
 
 - ``file`` (default ``pairs.jsonl``): TRL explicit-prompt pairs ``{"prompt": msgs, "chosen": msgs, "rejected":
   msgs}`` or hh-rlhf transcripts (``{"chosen": str, "rejected": str}``), read by
-  :func:`gristmill.post_training.load_preferences`;
+  :func:`gristmill.lib.post_training.load_preferences`;
 - ``ranked_file`` (default ``ranked.jsonl``, used when the dataset has it): ranked lists ``{"prompt": msgs,
   "responses": [msgs or str, …], "scores": [float, …]}`` (higher is better), each expanded by
   :func:`expand_ranked` into every pair of responses with different scores (the Llama-3 recipe: N responses →
@@ -15,7 +15,7 @@ Pairs are split by prompt (seeded), so no prompt is both trained on and held out
 conversation exceeds ``max_length`` tokens are dropped (TRL's ``RewardTrainer`` would drop them silently; here they
 are counted). The output folder (``config.json`` with ``LlamaForSequenceClassification``, ``model.safetensors``,
 tokenizer files) loads with ``AutoModelForSequenceClassification`` or
-:func:`gristmill.post_training.load_reward_model`; :func:`gristmill.post_training.reward_scores` scores
+:func:`gristmill.lib.post_training.load_reward_model`; :func:`gristmill.lib.post_training.reward_scores` scores
 conversations with it.
 """
 
@@ -40,9 +40,10 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.launch import LaunchConfig
-from gristmill.plots import figure_markdown, small_figure
-from gristmill.post_training import DatasetError, Messages, _messages, dataset_file, read_jsonl
+from gristmill.configs import LaunchConfig
+from gristmill.errors import StageInputError
+from gristmill.lib.plots import figure_markdown, small_figure
+from gristmill.lib.post_training import DatasetError, Messages, _messages, dataset_file, read_jsonl
 
 Pair = dict[str, Messages]
 
@@ -80,7 +81,7 @@ class RewardModelConfig(StageConfig):
     )
 
 
-class RewardModelInputError(ValueError):
+class RewardModelInputError(StageInputError):
     """An input the stage cannot use; the message names the file, field or folder."""
 
 
@@ -169,7 +170,7 @@ def load_backbone(model_artifact: Artifact) -> tuple[Any, Any]:
     from transformers import AutoTokenizer, LlamaForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from gristmill.train.export import ModelArtifactError, open_model_artifact
+    from gristmill.lib.train.export import ModelArtifactError, open_model_artifact
 
     open_model_artifact(model_artifact.path)
     tokenizer = AutoTokenizer.from_pretrained(str(model_artifact.path), local_files_only=True)
@@ -207,12 +208,16 @@ def _short(messages: Messages, n: int = 120) -> str:
 
 
 def _plots(history: list[dict[str, float]], margins: list[float]) -> dict[str, Any]:
-    from gristmill.post_training import history_plot
+    from gristmill.lib.post_training import history_plot
 
     out: dict[str, Any] = {
-        "loss_curve": history_plot(history, [("loss", "train loss"), ("accuracy", "train pair accuracy")],
-                                   "reward model loss curve", baseline=(math.log(2), "chance loss (ln 2)")),
-    }  # fmt: skip
+        "loss_curve": history_plot(
+            history,
+            [("loss", "train loss"), ("accuracy", "train pair accuracy")],
+            "reward model loss curve",
+            baseline=(math.log(2), "chance loss (ln 2)"),
+        ),
+    }
     fig, ax = small_figure()
     if margins:
         ax.hist(margins, bins=min(30, max(5, len(margins) // 3)), color="tab:blue", alpha=0.8)
@@ -232,9 +237,9 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
     from transformers import PrinterCallback
     from trl import RewardConfig, RewardTrainer
 
-    from gristmill.post_training import load_preferences, reward_scores, stage_callback, trainer_args
-    from gristmill.train.devices import process_state
-    from gristmill.train.export import copy_tokenizer
+    from gristmill.engine.launch import process_state
+    from gristmill.lib.post_training import load_preferences, reward_scores, stage_callback, trainer_args
+    from gristmill.lib.train.export import copy_tokenizer
 
     model_art, prefs = inputs["model"], inputs["preferences"]
     pairs_path = dataset_file(prefs, config.file)
@@ -270,14 +275,22 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
 
     steps = config.max_steps or max(1, math.ceil(len(train_pairs) / config.batch_size * config.epochs))
     history: list[dict[str, float]] = []
-    args = RewardConfig(**trainer_args(
-        ctx, bf16=config.bf16,
-        learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
-        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
-        max_length=limit, center_rewards_coefficient=config.center_rewards_coefficient,
-        activation_checkpointing=False, logging_steps=max(5, steps // 100), logging_first_step=True,
-        lr_scheduler_type="linear",
-    ))  # fmt: skip
+    args = RewardConfig(
+        **trainer_args(
+            ctx,
+            bf16=config.bf16,
+            learning_rate=config.lr,
+            per_device_train_batch_size=config.batch_size,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps or -1,
+            max_length=limit,
+            center_rewards_coefficient=config.center_rewards_coefficient,
+            activation_checkpointing=False,
+            logging_steps=max(5, steps // 100),
+            logging_first_step=True,
+            lr_scheduler_type="linear",
+        )
+    )
     trainer = RewardTrainer(
         model=model,
         args=args,
@@ -319,10 +332,16 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         "train_seconds": round(seconds, 2),
     }
     rows = [
-        {"prompt": _short(p["prompt"]), "chosen": _short(p["chosen"]), "rejected": _short(p["rejected"]),
-         "reward_chosen": round(c, 4), "reward_rejected": round(r, 4), "correct": c > r}
+        {
+            "prompt": _short(p["prompt"]),
+            "chosen": _short(p["chosen"]),
+            "rejected": _short(p["rejected"]),
+            "reward_chosen": round(c, 4),
+            "reward_rejected": round(r, 4),
+            "correct": c > r,
+        }
         for p, c, r in list(zip(heldout, chosen, rejected, strict=True))[:8]
-    ]  # fmt: skip
+    ]
     metadata: dict[str, Any] = {
         **_plots(history, margins),
         "heldout_pairs": Table(rows),

@@ -6,14 +6,14 @@ assistant-only loss (``SFTConfig(assistant_only_loss=True)``): only the tokens i
 and user turns and the role headers are context. A template without those blocks is an error (TRL would otherwise
 swap in a template of its own or silently train on every token).
 
-Rows come from :func:`gristmill.post_training.conversation`: ``{"messages": [...]}``, prompt/completion message
+Rows come from :func:`gristmill.lib.post_training.conversation`: ``{"messages": [...]}``, prompt/completion message
 lists, or GSM8K's ``{"question", "answer"}`` — so a raw single-file source such as
 ``gsm8k_train_first2000.jsonl`` works as the dataset. Examples longer than ``max_length`` tokens are cut at
 ``max_length`` (counted as ``truncated``); one whose assistant tokens all lie past the cut would train on nothing
 and is dropped (``dropped_too_long``).
 
 When the dataset has an ``eval_file`` (``{"prompt", "answer"}`` rows, e.g. the demo's ``eval.jsonl``), greedy
-held-out accuracy (:func:`gristmill.post_training.score_accuracy`) is measured before training and again on the
+held-out accuracy (:func:`gristmill.lib.post_training.score_accuracy`) is measured before training and again on the
 saved output folder, reloaded with ``AutoModelForCausalLM`` — a folder that cannot generate never becomes an
 artifact.
 """
@@ -37,8 +37,9 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.launch import LaunchConfig
-from gristmill.post_training import DatasetError, conversation, dataset_file, history_plot, read_jsonl
+from gristmill.configs import LaunchConfig
+from gristmill.errors import StageInputError
+from gristmill.lib.post_training import DatasetError, conversation, dataset_file, history_plot, read_jsonl
 from gristmill.stage import loss_decreased_check
 
 GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -77,7 +78,7 @@ class SFTStageConfig(StageConfig):
     )
 
 
-class SFTInputError(ValueError):
+class SFTInputError(StageInputError):
     """An input the stage cannot use; the message names the file (and line), field or folder."""
 
 
@@ -154,20 +155,31 @@ def build_trainer(
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from gristmill.post_training import stage_callback, trainer_args
+    from gristmill.lib.post_training import stage_callback, trainer_args
 
     per_step = config.batch_size * config.grad_accum
     estimate = config.max_steps or max(1, math.ceil(len(rows) / per_step * config.epochs))
     model.config.use_cache = False  # packed rows carry position_ids; training never uses the KV cache anyway
-    args = SFTConfig(**trainer_args(
-        ctx, bf16=config.bf16,
-        learning_rate=config.lr, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum, num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1, warmup_steps=config.warmup_ratio, lr_scheduler_type=config.lr_scheduler,
-        weight_decay=config.weight_decay, max_length=max_length, packing=config.packing,
-        assistant_only_loss=True, activation_checkpointing=False,
-        logging_steps=max(5, estimate // 100), logging_first_step=True,
-    ))  # fmt: skip
+    args = SFTConfig(
+        **trainer_args(
+            ctx,
+            bf16=config.bf16,
+            learning_rate=config.lr,
+            per_device_train_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.grad_accum,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps or -1,
+            warmup_steps=config.warmup_ratio,
+            lr_scheduler_type=config.lr_scheduler,
+            weight_decay=config.weight_decay,
+            max_length=max_length,
+            packing=config.packing,
+            assistant_only_loss=True,
+            activation_checkpointing=False,
+            logging_steps=max(5, estimate // 100),
+            logging_first_step=True,
+        )
+    )
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -212,7 +224,7 @@ def _fits(tokenizer: Any, prompt: list[dict[str, str]], new_tokens: int, context
 
 
 def _score(model: Any, tokenizer: Any, rows: list[dict[str, Any]], config: SFTStageConfig, device: Any) -> dict:
-    from gristmill.post_training import score_accuracy
+    from gristmill.lib.post_training import score_accuracy
 
     model.to(device)
     return score_accuracy(model, tokenizer, rows, max_new_tokens=config.max_new_tokens)
@@ -223,10 +235,10 @@ def _score(model: Any, tokenizer: Any, rows: list[dict[str, Any]], config: SFTSt
 
 def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Fine-tune the model on the dataset's conversations with assistant-only loss."""
-    from gristmill.post_training import generate, load_policy, load_prompts
-    from gristmill.train.devices import process_state
-    from gristmill.train.export import save_model_dir
-    from gristmill.verify import is_correct
+    from gristmill.engine.launch import process_state
+    from gristmill.lib.post_training import generate, load_policy, load_prompts
+    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.verify import is_correct
 
     model_art, dataset = inputs["model"], inputs["dataset"]
     state = process_state()
@@ -236,15 +248,21 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
     check_chat_template(tokenizer, model_art)
     context = int(model.config.max_position_embeddings)
     if config.max_length is not None and config.max_length > context:
-        raise SFTInputError(f"sft: max_length {config.max_length} exceeds the {context}-token context of "
-                            f"{model_art.describe()}")  # fmt: skip
+        raise SFTInputError(
+            f"sft: max_length {config.max_length} exceeds the {context}-token context of {model_art.describe()}"
+        )
     max_length = config.max_length or context
     rows, truncated, dropped = length_report(tokenizer, examples, max_length, path)
     if not rows:
         raise SFTInputError(f"sft: every example of {path} has its assistant turn beyond max_length {max_length}")
     if truncated or dropped:
-        ctx.log.warning("%s: %d examples longer than %d tokens truncated, %d dropped (no assistant token left)",
-                        ctx.instance, truncated, max_length, dropped)  # fmt: skip
+        ctx.log.warning(
+            "%s: %d examples longer than %d tokens truncated, %d dropped (no assistant token left)",
+            ctx.instance,
+            truncated,
+            max_length,
+            dropped,
+        )
 
     eval_path = _eval_path(dataset, config.eval_file, path)
     eval_rows: list[dict[str, Any]] = []
@@ -279,10 +297,14 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
         tuned.to(state.device)
         outs = generate(tuned, tok, [r["messages"][:-1] for r in prompts], max_new_tokens=config.max_new_tokens)
         samples = [
-            {"question": r["messages"][-2]["content"], "completion": o[0], "answer": r["answer"],
-             "correct": is_correct(o[0], r["answer"]) if r["answer"] is not None else None}
+            {
+                "question": r["messages"][-2]["content"],
+                "completion": o[0],
+                "answer": r["answer"],
+                "correct": is_correct(o[0], r["answer"]) if r["answer"] is not None else None,
+            }
             for r, o in zip(prompts, outs, strict=True)
-        ]  # fmt: skip
+        ]
 
     losses = [h["loss"] for h in history if "loss" in h]
     tail = losses[-max(1, min(10, len(losses) // 4)) :] if losses else []
@@ -305,8 +327,9 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
             "accuracy_after": round(after["accuracy"], 4),
         }
     metadata: dict[str, Any] = {
-        "loss_curve": history_plot(history, [("loss", "train (assistant tokens)")], "sft loss curve",
-                                   ylabel="loss (nats/token)"),
+        "loss_curve": history_plot(
+            history, [("loss", "train (assistant tokens)")], "sft loss curve", ylabel="loss (nats/token)"
+        ),
         "samples": Table(samples),
         "loss_mask": mask_example,
         "files": [path.name] + ([eval_path.name] if eval_rows and eval_path else []),

@@ -35,8 +35,8 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.documents import iter_documents, require_documents
-from gristmill.plots import histogram
+from gristmill.lib.documents import iter_documents, require_documents
+from gristmill.lib.plots import histogram
 
 log = logging.getLogger("gristmill.tokenizer")
 
@@ -298,8 +298,12 @@ def _token_length_histogram(vocab: dict[str, int], tok: Any) -> Markdown:
     A ByteLevel vocabulary string holds one alphabet symbol per byte, so ``len()`` is the length in bytes.
     """
     special = set(tok.get_added_tokens_decoder())
-    return histogram([len(t) for t, i in vocab.items() if i not in special], "vocabulary token lengths",
-                     "bytes per token", ylabel="tokens")  # fmt: skip
+    return histogram(
+        [len(t) for t, i in vocab.items() if i not in special],
+        "vocabulary token lengths",
+        "bytes per token",
+        ylabel="tokens",
+    )
 
 
 def run_tokenizer(ctx: StageContext, config: TokenizerConfig, inputs: dict[str, Artifact]) -> StageResult:

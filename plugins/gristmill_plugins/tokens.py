@@ -3,7 +3,7 @@
 Documents are streamed, split into train/validation by a hash of seed and document id, encoded in
 batches with ``tokenizers``' Rust ``encode_batch_fast`` (threads, no offsets), each followed by EOS
 (and optionally preceded by BOS), concatenated per split and cut into ``seq_len`` sequences written to
-``uint16``/``uint32`` shards as they fill (format and reader: :mod:`gristmill.tokens`).
+``uint16``/``uint32`` shards as they fill (format and reader: :mod:`gristmill.lib.tokens`).
 
 Throughput: encoding runs in a worker thread (the Rust call releases the GIL and fans out over all
 cores) while the stage thread reads and parses the next batch of documents and packs/writes the
@@ -40,10 +40,11 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.documents import iter_documents, require_documents
-from gristmill.plots import figure_markdown, small_figure
+from gristmill.errors import StageInputError
+from gristmill.lib.documents import iter_documents, require_documents
+from gristmill.lib.plots import figure_markdown, small_figure
 
-log = logging.getLogger("gristmill.tokens")
+log = logging.getLogger("gristmill.lib.tokens")
 
 HIST_BINS_PER_OCTAVE = 4
 HIST_BINS = HIST_BINS_PER_OCTAVE * 33  # document lengths up to 2**33 tokens
@@ -93,7 +94,7 @@ class TokensConfig(StageConfig):
 # Loading the tokenizer
 
 
-class TokenizerArtifactError(ValueError):
+class TokenizerArtifactError(StageInputError):
     """A ``tokenizer`` input that cannot be used; the message names the artifact."""
 
 
@@ -309,7 +310,7 @@ def run_tokens(ctx: StageContext, config: TokensConfig, inputs: dict[str, Artifa
     uint16/uint32 shards, with a deterministic train/validation split by document."""
     from tokenizers.processors import TemplateProcessing
 
-    from gristmill.tokens import TokensWriter
+    from gristmill.lib.tokens import TokensWriter
 
     source, tok_art = inputs["documents"], inputs["tokenizer"]
     tok, specials = load_tokenizer(tok_art)

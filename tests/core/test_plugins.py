@@ -49,10 +49,20 @@ def plugin_site(tmp_path, monkeypatch):
     site = write_plugin_dist(
         tmp_path / "site",
         "gm_plugins_fixture",
-        {"good": "gm_good", "broken_import": "gm_import_error", "raising": "gm_hook_raises",
-         "wrong_type": "gm_wrong_type", "misspelled": "gm_misspelled"},
-        {"gm_good": GOOD, "gm_import_error": IMPORT_ERROR, "gm_hook_raises": HOOK_RAISES,
-         "gm_wrong_type": WRONG_TYPE, "gm_misspelled": MISSPELLED},
+        {
+            "good": "gm_good",
+            "broken_import": "gm_import_error",
+            "raising": "gm_hook_raises",
+            "wrong_type": "gm_wrong_type",
+            "misspelled": "gm_misspelled",
+        },
+        {
+            "gm_good": GOOD,
+            "gm_import_error": IMPORT_ERROR,
+            "gm_hook_raises": HOOK_RAISES,
+            "gm_wrong_type": WRONG_TYPE,
+            "gm_misspelled": MISSPELLED,
+        },
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv(AUTOLOAD_OFF_ENV, raising=False)
@@ -67,7 +77,7 @@ def _registry(**kw):
 def test_builtins_register_through_the_hook():
     registry = _registry(autoload=False)
     assert registry.errors == []
-    assert registry.stages["crawl_filter"].plugin == "gristmill_plugins.crawl"
+    assert registry.stages["crawl_filter"].plugin == "gristmill_plugins.crawl_filter"
     assert registry.stages["synthetic_crawl"].plugin == "gristmill_plugins.demo_data"
     assert registry.stages["crawl_filter"].spec.inputs == {"warcs": "warc"}
 
@@ -111,8 +121,9 @@ def test_duplicate_stage_name_is_an_error_naming_both():
 def test_cli_stages_lists_entry_point_plugin_and_names_broken(plugin_site):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(REPO_ROOT)])}
     env.pop(AUTOLOAD_OFF_ENV, None)
-    proc = subprocess.run([sys.executable, "-m", "gristmill.cli", "stages"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gristmill.cli", "stages"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert "third_party_stage" in proc.stdout and "documents:documents → documents" in proc.stdout
     assert "crawl_filter" in proc.stdout

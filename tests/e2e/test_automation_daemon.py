@@ -45,8 +45,14 @@ def test_new_warc_is_picked_up_by_the_daemon(tmp_path):
     _add_warc(tmp_path, seed=1)
     (tmp_path / "p.yaml").write_text(PIPELINE.format(warcs=tmp_path / "warcs"))
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    first = subprocess.run([str(BIN / "gristmill"), "run", "p.yaml", "--store", "st"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    first = subprocess.run(
+        [str(BIN / "gristmill"), "run", "p.yaml", "--store", "st"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     store = tmp_path / "st"
     before = {a: _latest(store, a) for a in ("crawl", "dedup", "tasks")}

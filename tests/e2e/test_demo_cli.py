@@ -11,9 +11,29 @@ import pytest
 from gristmill_pipelines import pipeline_path
 
 BIN = Path(sys.executable).parent
-ASSETS = ("demo_crawl ", "reference ", "crawl ", "crawl_unfiltered ", "dedup ", "quality_model ", "quality ",
-          "tasks ", "pretrain_docs ", "tokenizer ", "tokens ", "pretrain ", "retrieval ", "retrieval_tokens ",
-          "long_context ", "sft ", "rejection ", "rs_sft ", "reward ", "dpo ", "eval ")
+ASSETS = (
+    "demo_crawl ",
+    "reference ",
+    "crawl ",
+    "crawl_unfiltered ",
+    "dedup ",
+    "quality_model ",
+    "quality ",
+    "tasks ",
+    "pretrain_docs ",
+    "tokenizer ",
+    "tokens ",
+    "pretrain ",
+    "retrieval ",
+    "retrieval_tokens ",
+    "long_context ",
+    "sft ",
+    "rejection ",
+    "rs_sft ",
+    "reward ",
+    "dpo ",
+    "eval ",
+)
 ROUNDS = 2  # demo.yaml rounds.initial: the dpo row appears once per round
 
 
@@ -22,8 +42,14 @@ def _env() -> dict[str, str]:
 
 
 def _demo(store: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "gristmill"), "demo", "--store", str(store)], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=1500)
+    return subprocess.run(
+        [str(BIN / "gristmill"), "demo", "--store", str(store)],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
 
 
 def _latest(store: Path, asset: str) -> str:
@@ -54,13 +80,22 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     assert again.returncode == 0
     rows = [ln for ln in again.stdout.splitlines() if ln.startswith(ASSETS)]
     assert len(rows) == len(ASSETS) + ROUNDS - 1 and all(" cache hit " in ln for ln in rows), again.stdout[-3000:]
-    # A fresh store: same seed → same bytes for the data stages (training determinism: tests/core/train).
-    other = subprocess.run([str(BIN / "gristmill"), "run", str(pipeline_path()), "--store", str(tmp_path / "b"),
-                            "--select", "+tokens"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                           timeout=600)  # fmt: skip
+    # A fresh store: same seed → same bytes for the data stages (training determinism: tests/core/lib/train).
+    other = subprocess.run(
+        [str(BIN / "gristmill"), "run", str(pipeline_path()), "--store", str(tmp_path / "b"), "--select", "+tokens"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert other.returncode == 0, other.stderr[-3000:]
     for asset in ("demo_crawl", "crawl", "dedup", "quality", "tasks", "pretrain_docs", "tokenizer", "tokens"):
         assert _manifest(tmp_path / "b", asset)["content_hash"] == _manifest(tmp_path / "a", asset)["content_hash"]
-    verify = subprocess.run([str(BIN / "gristmill"), "store", "verify", "--store", str(tmp_path / "a")],
-                            capture_output=True, text=True, timeout=120)
+    verify = subprocess.run(
+        [str(BIN / "gristmill"), "store", "verify", "--store", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verify.returncode == 0 and "0 problems" in verify.stdout

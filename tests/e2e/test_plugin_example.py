@@ -34,19 +34,33 @@ py-modules = ["gm_broken_import", "gm_broken_raises", "gm_broken_type"]
 BROKEN_MODULES = {
     "gm_broken_import": "import gm_no_such_module_xyz  # noqa\n",
     "gm_broken_raises": "from gristmill import hookimpl\n\n\n@hookimpl\ndef gristmill_register_stages():\n"
-                        "    raise RuntimeError('boom from an installed package')\n",
+    "    raise RuntimeError('boom from an installed package')\n",
     "gm_broken_type": "from gristmill import hookimpl\n\n\n@hookimpl\ndef gristmill_register_stages():\n"
-                      "    return 'not a list'\n",
-}  # fmt: skip
+    "    return 'not a list'\n",
+}
 
 
 def _pip_install(target: Path, *packages: Path) -> None:
     """``pip install --no-deps --no-build-isolation --target`` (offline: the venv's setuptools builds them)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--target", str(target), *map(str, packages)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            *map(str, packages),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -57,8 +71,14 @@ def _env(*sites: Path) -> dict[str, str]:
 
 
 def _gristmill(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gristmill.cli", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gristmill.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +89,9 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
         pytest.skip(f"pip is not available in {sys.executable}")
     root = tmp_path_factory.mktemp("plugins")
-    example = shutil.copytree(EXAMPLE, root / "example", ignore=shutil.ignore_patterns("build", "*.egg-info",
-                                                                                        "__pycache__"))  # fmt: skip
+    example = shutil.copytree(
+        EXAMPLE, root / "example", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
     made = _gristmill("new-stage", "demo_filter", "--dir", str(root / "new"), env=_env(), cwd=root)
     assert made.returncode == 0, made.stderr
     scaffold = root / "new" / "gristmill-demo-filter"
@@ -97,7 +118,7 @@ def test_installed_plugins_are_listed_with_their_entry_point_names(installed, tm
     assert _stage_row(proc.stdout, "keyword_filter")[:2] == ["keyword_filter", "keyword_filter"]
     assert _stage_row(proc.stdout, "demo_filter")[:2] == ["demo_filter", "demo_filter"]
     assert "documents:documents → documents" in _stage_row(proc.stdout, "keyword_filter")[2]
-    assert _stage_row(proc.stdout, "crawl_filter")[1] == "gristmill_plugins.crawl"
+    assert _stage_row(proc.stdout, "crawl_filter")[1] == "gristmill_plugins.crawl_filter"
 
 
 def test_a_broken_installed_package_is_named_and_everything_else_loads(installed, tmp_path):
@@ -114,8 +135,9 @@ def test_a_broken_installed_package_is_named_and_everything_else_loads(installed
 
 def test_example_pipeline_materializes_the_plugin_asset_between_builtins(installed, tmp_path):
     store = tmp_path / "store"
-    proc = _gristmill("run", "example.yaml", "--store", str(store), env=_env(installed["site"]),
-                      cwd=installed["example"], timeout=600)  # fmt: skip
+    proc = _gristmill(
+        "run", "example.yaml", "--store", str(store), env=_env(installed["site"]), cwd=installed["example"], timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "succeeded" in proc.stdout
 
@@ -129,7 +151,8 @@ def test_example_pipeline_materializes_the_plugin_asset_between_builtins(install
     assert c["documents_in"] == crawl["counts"]["documents_kept"] > 0
     assert c["documents_kept"] + c["documents_dropped"] == c["documents_in"]
     assert c["dropped_promotional"] > 0 and c["documents_dropped"] == c["dropped_promotional"] + c.get(
-        "dropped_gambling", 0)
+        "dropped_gambling", 0
+    )
     assert keywords["inputs"]["documents"]["id"] == crawl["id"]
     assert [f["path"] for f in keywords["files"]] == ["00000.jsonl.gz"]
     assert set(keywords["metadata"]) >= {"drop_reasons", "dropped_sample", "drops_per_reason"}
@@ -139,8 +162,13 @@ def test_example_pipeline_materializes_the_plugin_asset_between_builtins(install
 
 def test_new_stage_package_passes_its_own_test_when_installed(installed, tmp_path):
     """Run from elsewhere, so the test imports the installed module, not the source folder."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(installed["scaffold"])],
-                          cwd=tmp_path, env=_env(installed["site"]), capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(installed["scaffold"])],
+        cwd=tmp_path,
+        env=_env(installed["site"]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 passed" in proc.stdout

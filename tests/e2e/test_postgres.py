@@ -29,8 +29,19 @@ EXAMPLE = REPO_ROOT / "docs" / "examples" / "dagster-postgres.yaml"
 URL_ENV = "GRISTMILL_DAGSTER_PG_URL"
 BINDIR_ENV = "GRISTMILL_PG_BINDIR"  # override the binary lookup (also how the skip path is checked by hand)
 # Everything upstream of `tokens` in demo.yaml: `--select +tokens` materializes exactly these.
-DATA_ASSETS = ("demo_crawl", "crawl", "dedup", "reference", "crawl_unfiltered", "quality_model", "quality", "tasks",
-               "pretrain_docs", "tokenizer", "tokens")  # fmt: skip
+DATA_ASSETS = (
+    "demo_crawl",
+    "crawl",
+    "dedup",
+    "reference",
+    "crawl_unfiltered",
+    "quality_model",
+    "quality",
+    "tasks",
+    "pretrain_docs",
+    "tokenizer",
+    "tokens",
+)
 
 
 @dataclass(frozen=True)
@@ -103,14 +114,28 @@ def pg_server() -> Iterator[PgServer]:
     try:
         if os.geteuid() == 0:
             os.chown(root, pg_user.pw_uid, pg_user.pw_gid)
-        init = _pg([str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                    "--no-sync"])  # fmt: skip
+        init = _pg(
+            [str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
+        )
         if init.returncode != 0:
             pytest.skip(f"initdb failed ({init.returncode}): {init.stderr.strip()[-1500:]}")
         port = _free_port()
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off"
-        start = _pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-                     "-o", opts, "start"])  # fmt: skip
+        start = _pg(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                opts,
+                "start",
+            ]
+        )
         started = (data / "postmaster.pid").exists()
         if start.returncode != 0:
             log = (root / "server.log").read_text(errors="replace") if (root / "server.log").exists() else ""
@@ -140,12 +165,19 @@ def pg_server() -> Iterator[PgServer]:
 
 def _gristmill_run(store: Path, home: Path, url: str, cwd: Path) -> subprocess.CompletedProcess:
     """`gristmill run demo.yaml --select +tokens` as a user runs it, in its own process group (killed on failure)."""
-    env = dict(os.environ, DAGSTER_HOME=str(home), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", DAGSTER_DISABLE_TELEMETRY="1")  # fmt: skip
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        DAGSTER_DISABLE_TELEMETRY="1",
+    )
     env[URL_ENV] = url
     cmd = [str(BIN / "gristmill"), "run", str(pipeline_path()), "--select", "+tokens", "--store", str(store)]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=900)
     finally:

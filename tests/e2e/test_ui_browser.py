@@ -16,8 +16,16 @@ pytestmark = pytest.mark.browser
 
 LOCATION = "gristmill_pipelines.definitions"
 REPOSITORY = "__repository__"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 NUX_TITLE = "Join the Dagster community"  # Dagster's first-visit dialog, shown on 127.0.0.1/localhost origins only
 
 LAUNCH_RUN = """
@@ -47,8 +55,15 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
 
 
 def _launch_params(*asset: str) -> dict[str, Any]:
-    return {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": "demo_job",
-                         "assetSelection": [{"path": list(asset)}]}, "runConfigData": {}}  # fmt: skip
+    return {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "jobName": "demo_job",
+            "assetSelection": [{"path": list(asset)}],
+        },
+        "runConfigData": {},
+    }
 
 
 def _asset_keys(ui: UI) -> set[str]:
@@ -129,7 +144,8 @@ def test_asset_pages_render_every_demo_asset_in_chromium(ui: UI, tmp_path: Path)
             for name in names:
                 page.locator(f'a[href="/assets/{name}"]').first.wait_for()
             listed = page.evaluate(
-                "[...document.querySelectorAll('a[href^=\"/assets/\"]')].map(a => a.getAttribute('href').slice(8))")
+                "[...document.querySelectorAll('a[href^=\"/assets/\"]')].map(a => a.getAttribute('href').slice(8))"
+            )
             assert set(names) <= set(listed), sorted(set(names) - set(listed))
             assert NUX_TITLE not in page.inner_text("body")
             assets_png = tmp_path / "ui_assets.png"
@@ -187,7 +203,7 @@ def test_run_launched_through_graphql_lands_in_the_store(ui: UI) -> None:
     latest = (ui.store / "tasks" / "_" / "latest").read_text().strip()
     assert (ui.store / "tasks" / "_" / latest / "manifest.json").is_file()
     event = ui.graphql(
-        "{ assetOrError(assetKey: {path: [\"tasks\"]}) { ... on Asset { assetMaterializations(limit: 1) { runId "
+        '{ assetOrError(assetKey: {path: ["tasks"]}) { ... on Asset { assetMaterializations(limit: 1) { runId '
         "metadataEntries { label ... on TextMetadataEntry { text } } } } } }"
     )["assetOrError"]["assetMaterializations"][0]
     assert event["runId"] == run_id

@@ -6,9 +6,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from gristmill.config import load_pipeline
+from gristmill.dagster.workspace import PIPELINE_ENV, STORE_ENV
+from gristmill.pipeline.config import load_pipeline
 from gristmill_pipelines import pipeline_path
-from gristmill_pipelines.definitions import PIPELINE_ENV, STORE_ENV, defs
+from gristmill_pipelines.definitions import defs
 from tests.conftest import REPO_ROOT
 
 DEMO_GRAPH = {
@@ -65,23 +66,35 @@ def test_demo_definitions_graph_snapshot(monkeypatch, tmp_path):
     assert graph.get(dg.AssetKey("crawl")).automation_condition.get_label().startswith("eager")
     assert graph.get(dg.AssetKey("dpo")).automation_condition is None  # rounds come from the schedule/sensor
     pools = {k: graph.get(dg.AssetKey(k)).pools for k in ("crawl", "pretrain", "sft", "dpo")}
-    assert pools == {"crawl": set(), "pretrain": {"gristmill_accelerator"}, "sft": {"gristmill_accelerator"},
-                     "dpo": {"gristmill_accelerator"}}  # fmt: skip
+    assert pools == {
+        "crawl": set(),
+        "pretrain": {"gristmill_accelerator"},
+        "sft": {"gristmill_accelerator"},
+        "dpo": {"gristmill_accelerator"},
+    }
 
 
 def test_workspace_yaml_loads_with_dagster_cli(tmp_path):
     env = {**os.environ, STORE_ENV: str(tmp_path / "store"), "DAGSTER_HOME": str(tmp_path)}
     env.pop(PIPELINE_ENV, None)
     dagster = Path(sys.executable).parent / "dagster"
-    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", str(REPO_ROOT / "workspace.yaml")],
-                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(REPO_ROOT / "workspace.yaml")],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 def test_pipeline_env_var_selects_other_pipelines(monkeypatch, tmp_path):
     own = tmp_path / "own.yaml"
-    own.write_text("name: own\nsources:\n  raw: {kind: warc, path: 'x/*.warc.gz'}\n"
-                   "stages:\n  crawl: {stage: crawl_filter, inputs: {warcs: raw}}\n")
+    own.write_text(
+        "name: own\nsources:\n  raw: {kind: warc, path: 'x/*.warc.gz'}\n"
+        "stages:\n  crawl: {stage: crawl_filter, inputs: {warcs: raw}}\n"
+    )
     monkeypatch.setenv(PIPELINE_ENV, os.pathsep.join([str(own), str(pipeline_path())]))
     monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
     graph = _graph(defs())
@@ -97,7 +110,7 @@ def _crawl_meta(result: dg.ExecuteInProcessResult) -> dict:
 def test_materialize_the_demo_data_stages_then_cache_hit(tmp_path):
     """The demo's data stages through Dagster: they materialize, their gates pass, a second run is all cache hits.
     (The whole chain, training and rounds included, runs once in tests/e2e through `gristmill demo`.)"""
-    from gristmill.assets import build_assets
+    from gristmill.dagster.assets import build_assets
 
     pipeline = load_pipeline(pipeline_path(), store=tmp_path)
     data = dg.AssetSelection.assets("tokens").upstream() - dg.AssetSelection.assets(*pipeline.sources)
@@ -106,15 +119,19 @@ def test_materialize_the_demo_data_stages_then_cache_hit(tmp_path):
         meta = _crawl_meta(first)
         mats = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
         assert mats == {"tokens"} | {k for k in DEMO_GRAPH if k in _upstream("tokens")}
-        tokens = next(e.materialization for e in first.get_asset_materialization_events()
-                      if e.asset_key.to_user_string() == "tokens")
+        tokens = next(
+            e.materialization
+            for e in first.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "tokens"
+        )
         assert tokens.metadata["train_sequences"].value > 100
         assert meta["gristmill/cache_hit"] is False
         for event in first.get_asset_materialization_events():  # what the UI shows for every asset
             name, values = event.asset_key.to_user_string(), event.materialization.metadata.values()
             assert any(isinstance(v, dg.TableMetadataValue) for v in values), f"{name}: no sample/count table"
-            assert any(isinstance(v, dg.MarkdownMetadataValue) and "data:image/png;base64," in v.value
-                       for v in values), f"{name}: no plot"  # fmt: skip
+            assert any(
+                isinstance(v, dg.MarkdownMetadataValue) and "data:image/png;base64," in v.value for v in values
+            ), f"{name}: no plot"
             assert {"gristmill/artifact", "gristmill/manifest"} <= set(event.materialization.metadata), name
         assert meta["documents_kept"] > 20
         assert meta["documents_kept"] < meta["documents_extracted"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.documents import DocumentWriter
+from gristmill.lib.documents import DocumentWriter
 from gristmill.testing import artifact_from_dir, run_stage
 
 
@@ -26,9 +26,9 @@ def arithmetic(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_policy(arithmetic: Path, tmp_path_factory) -> Path:
-    from gristmill.tokens import TokenDataset
-    from gristmill.train import ModelConfig, TrainConfig, train
-    from gristmill.train.export import save_model_dir
+    from gristmill.lib.tokens import TokenDataset
+    from gristmill.lib.train import ModelConfig, TrainConfig, train
+    from gristmill.lib.train.export import save_model_dir
     from gristmill_plugins import tokenizer as tokenizer_stage
     from gristmill_plugins import tokens as tokens_stage
 
@@ -36,17 +36,27 @@ def tiny_policy(arithmetic: Path, tmp_path_factory) -> Path:
     with DocumentWriter(root / "docs") as writer:
         for i, line in enumerate((arithmetic / "sft.jsonl").read_text().splitlines()):
             messages = json.loads(line)["messages"]
-            writer.write({"id": f"sft-{i}", "text": f"{messages[0]['content']} {messages[1]['content']}",
-                          "metadata": {}})  # fmt: skip
+            writer.write(
+                {"id": f"sft-{i}", "text": f"{messages[0]['content']} {messages[1]['content']}", "metadata": {}}
+            )
     docs = artifact_from_dir("documents", root / "docs")
     run_stage(tokenizer_stage.SPEC, root / "tokenizer", {"vocab_size": 400}, {"documents": docs})
     tok = artifact_from_dir("tokenizer", root / "tokenizer")
-    run_stage(tokens_stage.SPEC, root / "tokens", {"seq_len": 128, "validation_fraction": 0.05},
-              {"documents": docs, "tokenizer": tok})  # fmt: skip
+    run_stage(
+        tokens_stage.SPEC,
+        root / "tokens",
+        {"seq_len": 128, "validation_fraction": 0.05},
+        {"documents": docs, "tokenizer": tok},
+    )
     cfg = ModelConfig(d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=128, vocab_size=400, max_seq_len=256)
     data = TokenDataset(root / "tokens", "train", shuffle=True)
-    result = train(cfg, TrainConfig(steps=60, batch_size=8, lr=3e-3, warmup=5, checkpoint_every=1000), data,
-                   root / "run", log_fn=lambda m: None)  # fmt: skip
+    result = train(
+        cfg,
+        TrainConfig(steps=60, batch_size=8, lr=3e-3, warmup=5, checkpoint_every=1000),
+        data,
+        root / "run",
+        log_fn=lambda m: None,
+    )
     save_model_dir(result.model, root / "model", tokenizer_dir=root / "tokenizer")
     return root / "model"
 
@@ -68,12 +78,13 @@ def reward_model(tiny_policy: Path, tmp_path_factory) -> Path:
     import torch
     from transformers import LlamaForSequenceClassification
 
-    from gristmill.train.export import copy_tokenizer
+    from gristmill.lib.train.export import copy_tokenizer
 
     out = tmp_path_factory.mktemp("reward_model")
     torch.manual_seed(0)
-    model = LlamaForSequenceClassification.from_pretrained(str(tiny_policy), num_labels=1, local_files_only=True,
-                                                           use_safetensors=True)  # fmt: skip
+    model = LlamaForSequenceClassification.from_pretrained(
+        str(tiny_policy), num_labels=1, local_files_only=True, use_safetensors=True
+    )
     model.save_pretrained(str(out), safe_serialization=True)
     copy_tokenizer(tiny_policy, out)
     return out

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 from gristmill import Markdown
-from gristmill.documents import DocumentWriter, document_shards, iter_documents
+from gristmill.lib.documents import DocumentWriter, document_shards, iter_documents
+from gristmill.lib.verify import is_correct
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.verify import is_correct
 from gristmill_plugins.demo_data.tasks import TASK_DOCUMENTS_SPEC, TASKS_SPEC, TaskDocumentsConfig
 
 
@@ -61,8 +61,14 @@ def test_task_documents_counts_passthrough_and_held_out(tmp_path):
     crawl = artifact_from_dir("documents", _passthrough(tmp_path / "crawl"))
     cfg = {"problems_per_document": 8, "repeat": 2}
     result, out = run_stage(TASK_DOCUMENTS_SPEC, tmp_path / "out", cfg, {"tasks": tasks, "documents": crawl})
-    assert result.counts == {"documents_in": 7, "shards_in": 3, "task_documents": 14, "problems": 50,
-                             "problems_written": 100, "documents_out": 21}  # fmt: skip
+    assert result.counts == {
+        "documents_in": 7,
+        "shards_in": 3,
+        "task_documents": 14,
+        "problems": 50,
+        "problems_written": 100,
+        "documents_out": 21,
+    }
     plot = result.metadata["characters_by_source"]
     assert isinstance(plot, Markdown) and "data:image/png;base64," in plot.text
     for shard in document_shards(crawl):  # passthrough shards are copied byte for byte, under the same names

@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from gristmill.documents import iter_documents
-from gristmill.executors import quiet_datatrove_logs
+from gristmill.lib.documents import iter_documents
+from gristmill.lib.executors import quiet_datatrove_logs
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import crawl
-from gristmill_plugins.crawl import SPEC, CrawlFilterConfig, build_pipeline
+from gristmill_plugins.crawl_filter import SPEC, CrawlFilterConfig, build_pipeline
 
 # Real Common Crawl / wget WARCs (AEB's 91 large pages are left to the benchmark to keep tests fast).
 REAL_WARCS = (

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.textclf import ModelFileError
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.textclf import ModelFileError
 from gristmill_plugins.data_mix import (
     LLAMA3_WEIGHTS,
     MIX_SPEC,
@@ -46,24 +46,33 @@ def python_functions(limit: int) -> list[str]:
 
 def foreign_texts(n: int) -> list[str]:
     rng = random.Random(0)
-    return ["\n\n".join(p for _, ps in _foreign_article(("fr", "de", "es", "ru")[i % 4], rng).sections for p in ps)
-            for i in range(n)]
+    return [
+        "\n\n".join(p for _, ps in _foreign_article(("fr", "de", "es", "ru")[i % 4], rng).sections for p in ps)
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
 def corpus(shared_data: Path) -> list[tuple[str, str, dict]]:
     """(truth, text, metadata): 400 math, 600 general, 200 code, 120 multilingual (half with a language tag)."""
-    gsm = [json.loads(line)["question"]
-           for line in (shared_data / "sft" / "gsm8k_train_first2000.jsonl").read_text().splitlines()[:400]]
+    gsm = [
+        json.loads(line)["question"]
+        for line in (shared_data / "sft" / "gsm8k_train_first2000.jsonl").read_text().splitlines()[:400]
+    ]
     book = (shared_data / "pretrain" / "pride_and_prejudice.txt").read_text(encoding="utf-8")
     paragraphs = [p for p in book.split("\n\n") if len(p) > 200][:600]
     code = python_functions(200)
     assert len(code) == 200
     foreign = foreign_texts(120)
-    items = ([("math", t, {}) for t in gsm] + [("general", t, {"language": "en"}) for t in paragraphs]
-             + [("code", t, {}) for t in code]
-             + [("multilingual", t, {"language": ("fr", "de", "es", "ru")[i % 4]} if i % 2 else {})
-                for i, t in enumerate(foreign)])
+    items = (
+        [("math", t, {}) for t in gsm]
+        + [("general", t, {"language": "en"}) for t in paragraphs]
+        + [("code", t, {}) for t in code]
+        + [
+            ("multilingual", t, {"language": ("fr", "de", "es", "ru")[i % 4]} if i % 2 else {})
+            for i, t in enumerate(foreign)
+        ]
+    )
     random.Random(1).shuffle(items)
     return items
 
@@ -152,8 +161,9 @@ def test_default_llama3_mix_without_upsampling(tmp_path: Path, corpus_docs):
 
 
 def test_target_size_with_replacement_upsamples(tmp_path: Path, corpus_docs):
-    result, out = run_stage(MIX_SPEC, tmp_path / "out", {"seed": 3, "documents": 2500, "replacement": True},
-                            {"documents": corpus_docs})
+    result, out = run_stage(
+        MIX_SPEC, tmp_path / "out", {"seed": 3, "documents": 2500, "replacement": True}, {"documents": corpus_docs}
+    )
     docs = list(iter_documents(out))
     assert len(docs) == 2500 and len({d["id"] for d in docs}) == 2500
     copies = [d for d in docs if "mix_copy" in d["metadata"]]
@@ -196,8 +206,9 @@ def test_category_field_and_custom_weights(tmp_path: Path, corpus_docs):
 
 def test_topic_classifier_then_mix_with_classifier(tmp_path: Path, corpus):
     train_docs = write_docs(tmp_path / "train", corpus[:660], "t")
-    result, classifier = run_stage(TOPIC_SPEC, tmp_path / "clf", {**FAST, "label_field": "truth"},
-                                   {"documents": train_docs})
+    result, classifier = run_stage(
+        TOPIC_SPEC, tmp_path / "clf", {**FAST, "label_field": "truth"}, {"documents": train_docs}
+    )
     c = result.counts
     assert list(c)[0] == "holdout_accuracy" and c["holdout_accuracy"] >= 0.95 and c["labels"] == 4
     labels = json.loads((classifier.path / "labels.json").read_text())
@@ -233,8 +244,12 @@ def test_mix_errors_name_the_artifact(tmp_path: Path, corpus, corpus_docs):
     shutil.copytree(classifier.path, broken)
     (broken / "model.bin").write_bytes((broken / "model.bin").read_bytes()[:1000])
     with pytest.raises(ModelFileError, match="data_mix: classifier") as err:
-        run_stage(MIX_SPEC, tmp_path / "o4", {}, {"documents": corpus_docs,
-                                                  "classifier": artifact_from_dir("classifier", broken)})
+        run_stage(
+            MIX_SPEC,
+            tmp_path / "o4",
+            {},
+            {"documents": corpus_docs, "classifier": artifact_from_dir("classifier", broken)},
+        )
     assert str(broken) in str(err.value)
 
     one_label = write_docs(tmp_path / "one", [("math", t, m) for _, t, m in corpus[:20]])

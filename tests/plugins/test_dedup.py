@@ -17,11 +17,12 @@ from resiliparse.extract.html2text import extract_plain_text
 from warcio.archiveiterator import ArchiveIterator
 
 from gristmill import Markdown, Table
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import dedup
-from gristmill_plugins.dedup import (
+from gristmill_plugins.demo_data import SyntheticCrawlConfig, parse_synthetic_url, write_synthetic_crawl
+from gristmill_plugins.minhash_dedup import (
     SPEC,
     MinHashDedupConfig,
     lsh_pairs,
@@ -33,7 +34,6 @@ from gristmill_plugins.dedup import (
     resolve_lsh,
     shingles,
 )
-from gristmill_plugins.demo_data import SyntheticCrawlConfig, parse_synthetic_url, write_synthetic_crawl
 
 EDITS = {"ngram": 3, "bands": 28, "rows": 4}  # suited to 5–10 % word edits (Jaccard of word 3-grams ≈ 0.45–0.75)
 
@@ -45,8 +45,14 @@ def _write(folder: Path, docs: list[dict[str, Any]] | list[str], shard_size: int
     return folder
 
 
-def _run(tmp_path: Path, docs: list[dict[str, Any]] | list[str], name: str = "out", shard_size: int = 1000,
-         seed: int = 0, **config: Any) -> tuple[Any, list[dict[str, Any]]]:
+def _run(
+    tmp_path: Path,
+    docs: list[dict[str, Any]] | list[str],
+    name: str = "out",
+    shard_size: int = 1000,
+    seed: int = 0,
+    **config: Any,
+) -> tuple[Any, list[dict[str, Any]]]:
     folder = _write(tmp_path / f"{name}-in", docs, shard_size)
     result, art = run_stage(SPEC, tmp_path / name, config, {"documents": artifact_from_dir("documents", folder)}, seed)
     return result, list(iter_documents(art.path))
@@ -126,8 +132,12 @@ def test_signatures_equal_datasketch_bitwise(options: dict[str, Any]) -> None:
     for i, j in [(0, 60), (1, 61), (5, 6), (0, len(texts) - 5)]:  # near duplicates and unrelated pairs
         assert float(np.mean(ours[i] == ours[j])) == theirs[i].jaccard(theirs[j])
     # datasketch's per-shingle update gives the same values as its update_batch used above
-    one = MinHash(num_perm=config.num_perm, seed=seed, scheme=config.scheme,
-                  hashfunc=xxhash.xxh32_intdigest if config.hash_function == "xxh32" else None)
+    one = MinHash(
+        num_perm=config.num_perm,
+        seed=seed,
+        scheme=config.scheme,
+        hashfunc=xxhash.xxh32_intdigest if config.hash_function == "xxh32" else None,
+    )
     for s in shingles(texts[3], config):
         one.update(s)
     assert np.array_equal(ours[3].astype(np.uint64), one.hashvalues.astype(np.uint64))
@@ -136,7 +146,9 @@ def test_signatures_equal_datasketch_bitwise(options: dict[str, Any]) -> None:
 def test_shingles_and_normalization() -> None:
     config = MinHashDedupConfig(ngram=3)
     assert shingles("The  QUICK, brown fox!\njumps", config) == [
-        b"the quick brown", b"quick brown fox", b"brown fox jumps"
+        b"the quick brown",
+        b"quick brown fox",
+        b"brown fox jumps",
     ]
     assert shingles("Hi there", config) == [b"hi there"]  # fewer words than ngram: one shingle
     assert shingles(" ... ", config) == []
@@ -390,7 +402,7 @@ def test_registered_as_builtin_plugin() -> None:
     assert SPEC.inputs == {"documents": "documents"} and SPEC.output == "documents" and SPEC.group == "data"
     pm, errors = create_plugin_manager(autoload=False)
     registry = collect_stages(pm, errors)
-    assert registry.stages["minhash_dedup"].plugin == "gristmill_plugins.dedup"
+    assert registry.stages["minhash_dedup"].plugin == "gristmill_plugins.minhash_dedup"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -73,15 +73,17 @@ def _responses(folder: Path) -> list[dict[str, Any]]:
                 ctype = record.http_headers.get_header("Content-Type")
                 body = record.content_stream().read()
                 charset = ctype.split("charset=")[1] if "charset=" in ctype else "utf-8"
-                rows.append({
-                    "url": record.rec_headers.get_header("WARC-Target-URI"),
-                    "category": record.rec_headers.get_header("WARC-Gristmill-Category"),
-                    "headers": dict(record.rec_headers.headers),
-                    "ctype": ctype,
-                    "charset": charset,
-                    "body": body,
-                    "html": body.decode(charset),
-                })
+                rows.append(
+                    {
+                        "url": record.rec_headers.get_header("WARC-Target-URI"),
+                        "category": record.rec_headers.get_header("WARC-Gristmill-Category"),
+                        "headers": dict(record.rec_headers.headers),
+                        "ctype": ctype,
+                        "charset": charset,
+                        "body": body,
+                        "html": body.decode(charset),
+                    }
+                )
     return rows
 
 
@@ -434,8 +436,8 @@ def test_registered_like_a_plugin() -> None:
 
 
 def test_synthetic_reference_documents_are_deterministic_clean_articles(tmp_path) -> None:
-    from gristmill.documents import iter_documents
-    from gristmill.store import hash_files
+    from gristmill.engine.store import hash_files
+    from gristmill.lib.documents import iter_documents
     from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
 
     result, art = run_stage(REFERENCE_SPEC, tmp_path / "a", config={"documents": 12})

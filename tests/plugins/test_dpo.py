@@ -12,10 +12,18 @@ from gristmill.testing import artifact_from_dir
 from gristmill_plugins.dpo import SPEC, DPOStageError, heldout_accuracy_check, round_prompts
 
 TINY = {
-    "prompts_per_round": 10, "samples_per_prompt": 4, "max_new_tokens": 32, "generation_batch_size": 40,
-    "scorer": "reward_model", "max_steps": 6, "batch_size": 4, "lr": 1e-3, "beta": 0.1,
-    "eval_examples": 8, "max_accuracy_drop": 1.0,
-}  # fmt: skip
+    "prompts_per_round": 10,
+    "samples_per_prompt": 4,
+    "max_new_tokens": 32,
+    "generation_batch_size": 40,
+    "scorer": "reward_model",
+    "max_steps": 6,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "beta": 0.1,
+    "eval_examples": 8,
+    "max_accuracy_drop": 1.0,
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,8 +33,9 @@ def _run(tmp_path: Path, name: str, config: dict, inputs: dict, partition: str |
     out, work = tmp_path / name / "out", tmp_path / name / "work"
     out.mkdir(parents=True)
     work.mkdir()
-    ctx = StageContext(instance="dpo", output_dir=out, work_dir=work, log=logging.getLogger("test.dpo"),
-                       partition_key=partition)  # fmt: skip
+    ctx = StageContext(
+        instance="dpo", output_dir=out, work_dir=work, log=logging.getLogger("test.dpo"), partition_key=partition
+    )
     return SPEC.run(ctx, SPEC.config.model_validate(config), inputs), out
 
 
@@ -47,12 +56,13 @@ def _weights(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def round_one(arithmetic, tiny_policy, reward_model, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("dpo_round1"), "r1", TINY, _inputs(arithmetic, tiny_policy, reward_model),
-                "round-001")  # fmt: skip
+    return _run(
+        tmp_path_factory.mktemp("dpo_round1"), "r1", TINY, _inputs(arithmetic, tiny_policy, reward_model), "round-001"
+    )
 
 
 def test_a_round_trains_with_dpo_and_saves_a_loadable_policy(round_one, tiny_policy):
-    from gristmill.train.export import load_causal_lm
+    from gristmill.lib.train.export import load_causal_lm
 
     result, out = round_one
     c = result.counts
@@ -129,8 +139,14 @@ def test_round_prompt_windows():
 def test_no_pairs_and_missing_reward_model_fail_clearly(arithmetic, tiny_policy, reward_model, tmp_path):
     with pytest.raises(DPOStageError, match="needs the reward_model input"):
         _run(tmp_path, "a", TINY, _inputs(arithmetic, tiny_policy))
-    tiny = {**TINY, "prompts_per_round": 3, "samples_per_prompt": 2, "max_new_tokens": 8, "eval_file": None,
-            "min_score_gap": 100.0}  # fmt: skip
+    tiny = {
+        **TINY,
+        "prompts_per_round": 3,
+        "samples_per_prompt": 2,
+        "max_new_tokens": 8,
+        "eval_file": None,
+        "min_score_gap": 100.0,
+    }
     with pytest.raises(DPOStageError, match=r"only 0 preference pairs from 3 prompts × 2 samples.*nothing to train"):
         _run(tmp_path, "b", tiny, _inputs(arithmetic, tiny_policy, reward_model))
     with pytest.raises(DPOStageError, match="eval_file 'missing.jsonl' not found"):

@@ -17,15 +17,19 @@ def _model(path, asset, partition=None):
 
 def test_scores_every_model_and_writes_every_answer(tiny_policy, arithmetic, tmp_path):
     models = [_model(tiny_policy, "pretrain"), _model(tiny_policy, "dpo", "round-001")]
-    result, art = run_stage(SPEC, tmp_path / "eval", {"max_examples": 8, "max_new_tokens": 24},
-                            {"models": models, "tasks": artifact_from_dir("dataset", arithmetic)})  # fmt: skip
+    result, art = run_stage(
+        SPEC,
+        tmp_path / "eval",
+        {"max_examples": 8, "max_new_tokens": 24},
+        {"models": models, "tasks": artifact_from_dir("dataset", arithmetic)},
+    )
     report = json.loads((art.path / "report.json").read_text())
     assert [r["model"] for r in report["models"]] == ["pretrain", "dpo[round-001]"]
     assert all(r["total"] == 8 and 0 <= r["accuracy"] <= 1 for r in report["models"])
     assert report["models"][0]["accuracy"] == report["models"][1]["accuracy"]  # same weights, greedy
     rows = [json.loads(line) for line in (art.path / "completions.jsonl").read_text().splitlines()]
     assert len(rows) == 16
-    from gristmill.verify import is_correct
+    from gristmill.lib.verify import is_correct
 
     assert all(r["correct"] == is_correct(r["completion"], r["answer"]) for r in rows)
     assert result.counts["accuracy/dpo[round-001]"] == report["models"][1]["accuracy"]
@@ -44,6 +48,10 @@ def test_bad_inputs_are_named(tiny_policy, arithmetic, tmp_path):
     bad.mkdir()
     (bad / "eval.jsonl").write_text('{"prompt": [{"role": "user", "content": "2+2?"}]}\n')
     with pytest.raises(EvalInputError, match="without an 'answer'"):
-        run_stage(SPEC, tmp_path / "b", {}, {"models": [artifact_from_dir("model", tiny_policy)],
-                                            "tasks": artifact_from_dir("dataset", bad)})  # fmt: skip
+        run_stage(
+            SPEC,
+            tmp_path / "b",
+            {},
+            {"models": [artifact_from_dir("model", tiny_policy)], "tasks": artifact_from_dir("dataset", bad)},
+        )
     assert model_label(_model(tiny_policy, "dpo", "round-002")) == "dpo[round-002]"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from gristmill.lib.tokens import TokenDataset
+from gristmill.lib.train import ModelConfig, TrainConfig, train
+from gristmill.lib.train.export import save_model_dir
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.tokens import TokenDataset
-from gristmill.train import ModelConfig, TrainConfig, train
-from gristmill.train.export import save_model_dir
 from gristmill_plugins import tokenizer as tokenizer_stage
 from gristmill_plugins import tokens as tokens_stage
 from gristmill_plugins.demo_data.reference import REFERENCE_SPEC
@@ -44,13 +44,25 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     articles = artifact_from_dir("documents", root / "articles")
     run_stage(tokenizer_stage.SPEC, root / "tokenizer", {"vocab_size": 512}, {"documents": articles})
     tok = artifact_from_dir("tokenizer", root / "tokenizer")
-    run_stage(tokens_stage.SPEC, root / "short", {"seq_len": ORIGINAL, "validation_fraction": 0.1},
-              {"documents": articles, "tokenizer": tok})  # fmt: skip
-    run_stage(RETRIEVAL_SPEC, root / "retrieval", {"documents": 300, "lengths": [100, 300], "digits": 3},
-              {"documents": articles})  # fmt: skip
+    run_stage(
+        tokens_stage.SPEC,
+        root / "short",
+        {"seq_len": ORIGINAL, "validation_fraction": 0.1},
+        {"documents": articles, "tokenizer": tok},
+    )
+    run_stage(
+        RETRIEVAL_SPEC,
+        root / "retrieval",
+        {"documents": 300, "lengths": [100, 300], "digits": 3},
+        {"documents": articles},
+    )
     retrieval = artifact_from_dir("documents", root / "retrieval")
-    run_stage(tokens_stage.SPEC, root / "long", {"seq_len": 128, "validation_fraction": 0.05},
-              {"documents": retrieval, "tokenizer": tok})  # fmt: skip
+    run_stage(
+        tokens_stage.SPEC,
+        root / "long",
+        {"seq_len": 128, "validation_fraction": 0.05},
+        {"documents": retrieval, "tokenizer": tok},
+    )
     cfg = ModelConfig(d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=128, vocab_size=512, max_seq_len=ORIGINAL)
     data = TokenDataset(root / "short", "train", shuffle=True)
     train_cfg = TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup=3, checkpoint_every=100)
@@ -115,8 +127,11 @@ def test_counts_and_gates_pass_on_a_learnable_setup(extended):
 
 
 def test_a_broken_configuration_fails_the_recovery_gate(setup, tmp_path):
-    broken = {**CONFIG, "train": {**CONFIG["train"], "lr": 1.0, "min_lr": 1.0, "warmup": 0, "spike_factor": None},
-              "steps": [{"seq_len": 128, "train_steps": 8, "rope_theta": 1.0}]}  # fmt: skip
+    broken = {
+        **CONFIG,
+        "train": {**CONFIG["train"], "lr": 1.0, "min_lr": 1.0, "warmup": 0, "spike_factor": None},
+        "steps": [{"seq_len": 128, "train_steps": 8, "rope_theta": 1.0}],
+    }
     result, _ = run_stage(SPEC, tmp_path / "model", broken, _inputs(setup, short=False))
     c = result.counts
     cfg = LongContextConfig.model_validate(broken)
@@ -151,8 +166,13 @@ def test_a_rerun_resumes_from_the_checkpoints(setup, tmp_path):
         out, work = tmp_path / name / "out", tmp_path / name / "work"
         out.mkdir(parents=True)
         work.mkdir()
-        ctx = StageContext(instance="long_context", output_dir=out, work_dir=work, resume_dir=resume,
-                           log=logging.getLogger("test.long_context"))  # fmt: skip
+        ctx = StageContext(
+            instance="long_context",
+            output_dir=out,
+            work_dir=work,
+            resume_dir=resume,
+            log=logging.getLogger("test.long_context"),
+        )
         results.append(SPEC.run(ctx, cfg, _inputs(setup)))
     assert (resume / "step1_128" / "checkpoints").is_dir() and (resume / "data_64" / "index.json").is_file()
     a, b = (r.counts for r in results)
@@ -179,10 +199,10 @@ def test_a_failed_gate_stops_the_downstream_asset_in_dagster(setup, tmp_path):
     which reads its model, is not materialized; the failed check is recorded with its numbers."""
     import dagster as dg
 
-    from gristmill.assets import build_assets
-    from gristmill.config import validate_pipeline
+    from gristmill.dagster.assets import build_assets
+    from gristmill.lib.tokens import TokensWriter, read_index
+    from gristmill.pipeline.config import validate_pipeline
     from gristmill.plugins import get_registry
-    from gristmill.tokens import TokensWriter, read_index
 
     longer = tmp_path / "long256"  # the 128-token rows joined in pairs: data for a second extension to 256
     index = read_index(setup["long"])
@@ -193,28 +213,46 @@ def test_a_failed_gate_stops_the_downstream_asset_in_dagster(setup, tmp_path):
                 writer.add(split, data.array(i))
     strict = {**CONFIG, "steps": [CONFIG["steps"][1]]}
     follow = {**CONFIG, "steps": [{"seq_len": 256, "train_steps": 2}], "needle_depths": [0.5]}
+
     def pipeline(threshold: float):
-        return validate_pipeline({
-        "name": "gate",
-        "sources": {"base": {"kind": "model", "path": str(setup["model"])},
+        return validate_pipeline(
+            {
+                "name": "gate",
+                "sources": {
+                    "base": {"kind": "model", "path": str(setup["model"])},
                     "long": {"kind": "tokens", "path": str(setup["long"])},
                     "longer": {"kind": "tokens", "path": str(longer)},
-                    "short": {"kind": "tokens", "path": str(setup["short"])}},
-        "stages": {
-            "extend": {"stage": "long_context", "inputs": {"model": "base", "tokens": "long", "short_tokens": "short"},
-                       "config": {**strict, "min_needle_pass_rate": threshold}},
-            "extend_more": {"stage": "long_context", "inputs": {"model": "extend", "tokens": "longer"},
-                            "config": follow},
-        },
-    }, "gate.yaml", get_registry(), store=tmp_path / "store")  # fmt: skip
+                    "short": {"kind": "tokens", "path": str(setup["short"])},
+                },
+                "stages": {
+                    "extend": {
+                        "stage": "long_context",
+                        "inputs": {"model": "base", "tokens": "long", "short_tokens": "short"},
+                        "config": {**strict, "min_needle_pass_rate": threshold},
+                    },
+                    "extend_more": {
+                        "stage": "long_context",
+                        "inputs": {"model": "extend", "tokens": "longer"},
+                        "config": follow,
+                    },
+                },
+            },
+            "gate.yaml",
+            get_registry(),
+            store=tmp_path / "store",
+        )
 
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(build_assets(pipeline(1.0)), instance=instance, raise_on_error=False)
     assert not result.success
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "extend" in done and "extend_more" not in done
-    checks = {c.check_name: c for c in (e.asset_check_evaluation_data for e in result.all_events
-                                        if e.event_type_value == "ASSET_CHECK_EVALUATION")}  # fmt: skip
+    checks = {
+        c.check_name: c
+        for c in (
+            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        )
+    }
     assert not checks["needle_retrieval"].passed and "(min 1.0" in checks["needle_retrieval"].description
     # the same pipeline with a reachable threshold runs through: the block above was the gate, not an error
     with dg.DagsterInstance.ephemeral() as instance:
@@ -226,11 +264,16 @@ def test_a_failed_gate_stops_the_downstream_asset_in_dagster(setup, tmp_path):
 
 def test_two_processes_through_accelerate_launch(setup, tmp_path, monkeypatch):
     """launch.processes=2 on CPU: both ranks train (DDP over gloo) and run the gates; rank 0 writes the folder."""
-    from gristmill.launch import launch_stage
+    from gristmill.engine.launch import launch_stage
 
     cfg = LongContextConfig.model_validate({**CONFIG, "steps": [CONFIG["steps"][1]], "launch": {"processes": 2}})
-    ctx = StageContext(instance="lc", output_dir=tmp_path / "out", work_dir=tmp_path / "work",
-                       log=logging.getLogger("test.lc"), resume_dir=tmp_path / "resume")  # fmt: skip
+    ctx = StageContext(
+        instance="lc",
+        output_dir=tmp_path / "out",
+        work_dir=tmp_path / "work",
+        log=logging.getLogger("test.lc"),
+        resume_dir=tmp_path / "resume",
+    )
     ctx.output_dir.mkdir()
     ctx.work_dir.mkdir()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

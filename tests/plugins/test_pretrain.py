@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import gristmill.train.loop as loop
-from gristmill.documents import DocumentWriter
-from gristmill.launch import launch_stage
+import gristmill.lib.train.loop as loop
+from gristmill.engine.launch import launch_stage
+from gristmill.lib.documents import DocumentWriter
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import tokenizer as tokenizer_stage
@@ -37,8 +37,12 @@ def data(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     docs = artifact_from_dir("documents", root / "docs")
     run_stage(tokenizer_stage.SPEC, root / "tokenizer", {"vocab_size": 512}, {"documents": docs})
     tok = artifact_from_dir("tokenizer", root / "tokenizer")
-    run_stage(tokens_stage.SPEC, root / "tokens", {"seq_len": SEQ, "validation_fraction": 0.05},
-              {"documents": docs, "tokenizer": tok})  # fmt: skip
+    run_stage(
+        tokens_stage.SPEC,
+        root / "tokens",
+        {"seq_len": SEQ, "validation_fraction": 0.05},
+        {"documents": docs, "tokenizer": tok},
+    )
     return {"tokenizer": root / "tokenizer", "tokens": root / "tokens"}
 
 
@@ -50,8 +54,9 @@ def _ctx(tmp_path: Path, name: str, resume: Path | None = None) -> StageContext:
     out, work = tmp_path / name / "out", tmp_path / name / "work"
     out.mkdir(parents=True)
     work.mkdir()
-    return StageContext(instance="pretrain", output_dir=out, work_dir=work, log=logging.getLogger("test.pretrain"),
-                        resume_dir=resume)  # fmt: skip
+    return StageContext(
+        instance="pretrain", output_dir=out, work_dir=work, log=logging.getLogger("test.pretrain"), resume_dir=resume
+    )
 
 
 def test_twenty_steps_learn_and_the_folder_loads_and_generates(data, tmp_path):

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.textclf import ModelFileError
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.textclf import ModelFileError
 from gristmill_plugins.quality import CLASSIFIER_SPEC, FILTER_SPEC, QualityClassifierConfig
 
 FAST = {"bucket": 20_000, "dim": 16, "seed": 1}
@@ -34,8 +34,11 @@ def spam_texts(n: int, seed: int = 0) -> list[str]:
             out.append(" ".join(w.upper() if rng.random() < 0.3 else w for w in words) + "!!!")
         elif kind == 1:
             items = rng.sample(NAV, 6)
-            out.append(" | ".join(items) + "\nWe use cookies to improve your experience. Accept all cookies. "
-                       + "\n".join(f"{rng.choice(NAV)} » {rng.choice(SPAM_WORDS)}" for _ in range(8)))
+            out.append(
+                " | ".join(items)
+                + "\nWe use cookies to improve your experience. Accept all cookies. "
+                + "\n".join(f"{rng.choice(NAV)} » {rng.choice(SPAM_WORDS)}" for _ in range(8))
+            )
         else:
             line = f"{rng.choice(SPAM_WORDS).title()} {rng.choice(SPAM_WORDS)} {rng.randint(1, 99)}% off today"
             out.append("\n".join([line] * rng.randint(4, 12)))
@@ -118,11 +121,13 @@ def test_dclm_human_labels_train_and_filter_real_documents(tmp_path: Path, dclm:
     assert counts["crawl_negatives"] == 0
     assert counts["holdout_auc"] > 0.6, counts
 
-    documents = write_docs(tmp_path / "real", [r["text"] for r in test_rows], "dclm",
-                           [{"label": r["label"]} for r in test_rows])
+    documents = write_docs(
+        tmp_path / "real", [r["text"] for r in test_rows], "dclm", [{"label": r["label"]} for r in test_rows]
+    )
     # trained on ~100 rows the scores sit close to the class prior (threshold 0.5 keeps ~95 %): rank instead
-    result, out = run_stage(FILTER_SPEC, tmp_path / "filtered", {"top_fraction": 0.5},
-                            {"documents": documents, "classifier": classifier})
+    result, out = run_stage(
+        FILTER_SPEC, tmp_path / "filtered", {"top_fraction": 0.5}, {"documents": documents, "classifier": classifier}
+    )
     kept = list(iter_documents(out))
     base_rate = np.mean([r["label"] for r in test_rows])  # 0.58
     precision = np.mean([d["metadata"]["label"] for d in kept])  # ≈ 0.8 (0.78-0.83 over seeds 0-5)
@@ -169,8 +174,12 @@ def test_classifier_input_errors(tmp_path: Path, paragraphs: list[str]):
     with pytest.raises(ValueError, match="no positives"):
         run_stage(CLASSIFIER_SPEC, tmp_path / "o1", FAST, {"documents": crawl})
     with pytest.raises(FileNotFoundError, match="matches no file"):
-        run_stage(CLASSIFIER_SPEC, tmp_path / "o2", {**FAST, "positives_path": str(tmp_path / "none*.jsonl")},
-                  {"documents": crawl})
+        run_stage(
+            CLASSIFIER_SPEC,
+            tmp_path / "o2",
+            {**FAST, "positives_path": str(tmp_path / "none*.jsonl")},
+            {"documents": crawl},
+        )
     empty = write_docs(tmp_path / "empty", [], "e")
     reference = write_docs(tmp_path / "reference", paragraphs[:20], "pp")
     with pytest.raises(DocumentsError, match=r"empty.*holds no documents"):
@@ -225,8 +234,12 @@ def test_filter_all_filtered_out_and_empty_input(tmp_path: Path, austen_classifi
     with pytest.raises(ValueError, match=r"all 30 documents .*spam.*allow_empty") as err:
         run_stage(FILTER_SPEC, tmp_path / "o1", {"threshold": 0.99}, {"documents": spam, "classifier": classifier})
     assert str(spam.path) in str(err.value)
-    result, out = run_stage(FILTER_SPEC, tmp_path / "o2", {"threshold": 0.99, "allow_empty": True},
-                            {"documents": spam, "classifier": classifier})
+    result, out = run_stage(
+        FILTER_SPEC,
+        tmp_path / "o2",
+        {"threshold": 0.99, "allow_empty": True},
+        {"documents": spam, "classifier": classifier},
+    )
     assert result.counts["documents_kept"] == 0 and list(iter_documents(out)) == []
     empty = write_docs(tmp_path / "empty", [], "e")
     with pytest.raises(DocumentsError, match=r"quality_filter: input .*empty.* holds no documents"):

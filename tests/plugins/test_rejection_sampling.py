@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.post_training import (
+from gristmill.lib.post_training import (
     DatasetError,
     ScoredSamples,
     best_and_worst,
@@ -16,8 +16,8 @@ from gristmill.post_training import (
     pass_at_k_ks,
     preference_pairs,
 )
+from gristmill.lib.verify import is_correct
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.verify import is_correct
 from gristmill_plugins.rejection_sampling import SPEC, RejectionSamplingError
 
 K = 4
@@ -51,8 +51,9 @@ def test_k_samples_best_of_k_and_pairs_with_verifier_and_reward_model(arithmetic
     for row in ranked:
         assert len(row["responses"]) == len(row["scores"]) == len(row["correct"]) == len(row["rewards"]) == K
         assert row["scores"] == sorted(row["scores"], reverse=True)  # ranked: best first
-        for response, score, ok, reward in zip(row["responses"], row["scores"], row["correct"], row["rewards"],
-                                               strict=True):  # fmt: skip
+        for response, score, ok, reward in zip(
+            row["responses"], row["scores"], row["correct"], row["rewards"], strict=True
+        ):
             assert ok == is_correct(response, row["answer"])
             assert score == pytest.approx(float(ok) + 1 / (1 + math.exp(-reward)))  # verifier first, RM breaks ties
     by_prompt = {json.dumps(r["prompt"]): r for r in ranked}
@@ -114,12 +115,19 @@ def test_verifier_scorer_is_deterministic_and_keeps_only_correct(arithmetic, tin
 def test_reward_model_scorer_needs_no_answers(tiny_policy, reward_model, tmp_path):
     data = tmp_path / "prompts"
     data.mkdir()
-    questions = ["What is 2 plus 3?", "Sam has 4 apples and buys 5 more. How many apples does Sam have?",
-                 "What is 7 minus 2?"]  # fmt: skip
-    (data / "prompts.jsonl").write_text("".join(json.dumps({"prompt": [{"role": "user", "content": q}]}) + "\n"
-                                                for q in questions))  # fmt: skip
-    inputs = {"model": artifact_from_dir("model", tiny_policy), "prompts": artifact_from_dir("dataset", data),
-              "reward_model": artifact_from_dir("model", reward_model)}  # fmt: skip
+    questions = [
+        "What is 2 plus 3?",
+        "Sam has 4 apples and buys 5 more. How many apples does Sam have?",
+        "What is 7 minus 2?",
+    ]
+    (data / "prompts.jsonl").write_text(
+        "".join(json.dumps({"prompt": [{"role": "user", "content": q}]}) + "\n" for q in questions)
+    )
+    inputs = {
+        "model": artifact_from_dir("model", tiny_policy),
+        "prompts": artifact_from_dir("dataset", data),
+        "reward_model": artifact_from_dir("model", reward_model),
+    }
     result, art = run_stage(SPEC, tmp_path / "out", {**SMALL, "scorer": "reward_model"}, inputs)
     ranked = _rows(art.path / "ranked.jsonl")
     assert len(ranked) == 3 and all(len(r["responses"]) == K for r in ranked)
@@ -134,8 +142,10 @@ def test_reward_model_scorer_needs_no_answers(tiny_policy, reward_model, tmp_pat
 def test_bad_inputs_fail_clearly(arithmetic, tiny_policy, tmp_path):
     data = tmp_path / "prompts"
     data.mkdir()
-    rows = [{"prompt": [{"role": "user", "content": "What is 1 plus 1?"}], "answer": "2"},
-            {"prompt": [{"role": "user", "content": "What is 2 plus 2?"}]}]  # fmt: skip
+    rows = [
+        {"prompt": [{"role": "user", "content": "What is 1 plus 1?"}], "answer": "2"},
+        {"prompt": [{"role": "user", "content": "What is 2 plus 2?"}]},
+    ]
     (data / "prompts.jsonl").write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n")
     inputs = {"model": artifact_from_dir("model", tiny_policy), "prompts": artifact_from_dir("dataset", data)}
     with pytest.raises(DatasetError, match=r"prompts\.jsonl:3: the prompt has no 'answer'"):
@@ -160,8 +170,9 @@ def test_pass_at_k_estimator_is_exact():
     assert pass_at_k_ks(8) == [1, 2, 4, 8] and pass_at_k_ks(6) == [1, 2, 4, 6] and pass_at_k_ks(2) == [1, 2]
     with pytest.raises(ValueError):
         pass_at_k(4, 5, 1)
-    scored = ScoredSamples([["a", "b"], ["c", "d"]], [[1.0, 0.0], [0.0, 0.0]], [[True, False], [False, False]],
-                           None, 1.0)  # fmt: skip
+    scored = ScoredSamples(
+        [["a", "b"], ["c", "d"]], [[1.0, 0.0], [0.0, 0.0]], [[True, False], [False, False]], None, 1.0
+    )
     assert scored.pass_at(1) == pytest.approx(0.25) and scored.pass_at(2) == pytest.approx(0.5)
     assert scored.pass_any() == pytest.approx(0.5)
 
@@ -169,8 +180,13 @@ def test_pass_at_k_estimator_is_exact():
 def test_pairs_take_best_and_worst_and_respect_the_gap():
     prompt = [{"role": "user", "content": "q"}]
     rows = [{"prompt": prompt, "answer": "1"}] * 3
-    scored = ScoredSamples([["w", "b", "m"], ["x", "y", "z"], ["p", "q", "r"]],
-                           [[0.1, 0.9, 0.5], [0.3, 0.3, 0.3], [0.5, 0.4, 0.45]], None, None, 1.0)  # fmt: skip
+    scored = ScoredSamples(
+        [["w", "b", "m"], ["x", "y", "z"], ["p", "q", "r"]],
+        [[0.1, 0.9, 0.5], [0.3, 0.3, 0.3], [0.5, 0.4, 0.45]],
+        None,
+        None,
+        1.0,
+    )
     assert best_and_worst([0.1, 0.9, 0.5]) == (1, 0)
     assert best_and_worst([0.3, 0.3, 0.3]) == (0, 0)
     pairs = preference_pairs(rows, scored)

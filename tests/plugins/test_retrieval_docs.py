@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from gristmill import Markdown
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.retrieval_docs import SPEC
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.post_training import DatasetError, load_reward_model, reward_scores
+from gristmill.lib.post_training import DatasetError, load_reward_model, reward_scores
+from gristmill.lib.train.export import ModelArtifactError
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.train.export import ModelArtifactError
 from gristmill_plugins.reward_model import (
     SPEC,
     RewardModelConfig,
@@ -35,8 +35,13 @@ def test_expand_ranked_gives_every_ordered_pair():
         assert p["prompt"] == USER
         assert score[p["chosen"][0]["content"]] > score[p["rejected"][0]["content"]]
     assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [
-        ("b", "a"), ("c", "a"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d"),
-    ]  # fmt: skip
+        ("b", "a"),
+        ("c", "a"),
+        ("a", "d"),
+        ("b", "c"),
+        ("b", "d"),
+        ("c", "d"),
+    ]
     # message lists pass through, strings become one assistant turn
     assert pairs[1]["chosen"] == _reply("c") and pairs[0]["rejected"] == _reply("a")
 
@@ -55,8 +60,10 @@ def test_expand_ranked_gives_every_ordered_pair():
 
 
 def test_split_by_prompt_keeps_each_prompt_on_one_side():
-    pairs = [{"prompt": [{"role": "user", "content": f"q{i % 10}"}], "chosen": _reply(f"c{i}"),
-              "rejected": _reply(f"r{i}")} for i in range(40)]  # fmt: skip
+    pairs = [
+        {"prompt": [{"role": "user", "content": f"q{i % 10}"}], "chosen": _reply(f"c{i}"), "rejected": _reply(f"r{i}")}
+        for i in range(40)
+    ]
     train, held = split_by_prompt(pairs, 0.2, seed=3)
     assert len(held) == 8 and len(train) == 32
     assert not {p["prompt"][0]["content"] for p in train} & {p["prompt"][0]["content"] for p in held}
@@ -82,14 +89,26 @@ def arithmetic_preferences(arithmetic: Path, tmp_path_factory) -> Path:
     with open(out / "pairs.jsonl", "w") as f:
         for r in rows[:224]:
             prompt, solution = r["messages"][:1], r["messages"][1]["content"]
-            f.write(json.dumps({"prompt": prompt, "chosen": _reply(solution),
-                                "rejected": _reply(_wrong(solution, r["answer"], rng))}) + "\n")  # fmt: skip
+            f.write(
+                json.dumps(
+                    {
+                        "prompt": prompt,
+                        "chosen": _reply(solution),
+                        "rejected": _reply(_wrong(solution, r["answer"], rng)),
+                    }
+                )
+                + "\n"
+            )
     with open(out / "ranked.jsonl", "w") as f:
         for r in rows[224:]:
             solution = r["messages"][1]["content"]
             wrong = [_wrong(solution, r["answer"], rng) for _ in range(2)]
-            f.write(json.dumps({"prompt": r["messages"][:1], "responses": [wrong[0], solution, wrong[1]],
-                                "scores": [0, 1, 0]}) + "\n")  # fmt: skip
+            f.write(
+                json.dumps(
+                    {"prompt": r["messages"][:1], "responses": [wrong[0], solution, wrong[1]], "scores": [0, 1, 0]}
+                )
+                + "\n"
+            )
     return out
 
 
@@ -99,8 +118,10 @@ ARITH = {"max_steps": 40, "lr": 3e-3, "batch_size": 16, "heldout_fraction": 0.25
 def test_reward_model_learns_the_right_answer_on_arithmetic(arithmetic_preferences, tiny_policy, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    inputs = {"model": artifact_from_dir("model", tiny_policy),
-              "preferences": artifact_from_dir("dataset", arithmetic_preferences)}  # fmt: skip
+    inputs = {
+        "model": artifact_from_dir("model", tiny_policy),
+        "preferences": artifact_from_dir("dataset", arithmetic_preferences),
+    }
     result, art = run_stage(SPEC, tmp_path / "rm", ARITH, inputs)
     c = result.counts
     assert c["pairs"] == 240 and c["ranked_lists"] == 8 and c["dropped_too_long"] == 0
@@ -138,8 +159,10 @@ def test_hh_rlhf_pairs_from_shared_data(shared_data, tiny_policy, tmp_path):
     hh = tmp_path / "hh" / "hh_first300.jsonl"
     hh.parent.mkdir()
     hh.write_text("".join(source.read_text(encoding="utf-8").splitlines(keepends=True)[:300]), encoding="utf-8")
-    inputs = {"model": artifact_from_dir("model", tiny_policy),
-              "preferences": artifact_from_dir("dataset", hh.parent, [hh])}  # fmt: skip
+    inputs = {
+        "model": artifact_from_dir("model", tiny_policy),
+        "preferences": artifact_from_dir("dataset", hh.parent, [hh]),
+    }
     cfg = {"max_pairs": 120, "max_steps": 4, "batch_size": 4, "lr": 1e-3, "heldout_fraction": 0.25}
     result, art = run_stage(SPEC, tmp_path / "rm", cfg, inputs)
     c = result.counts

@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.post_training import DatasetError
+from gristmill.lib.post_training import DatasetError
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.sft import SPEC, SFTInputError, SFTStageConfig, build_trainer, check_chat_template
 
-FAST = {"max_examples": 160, "max_steps": 20, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.1,
-        "eval_examples": 8, "max_new_tokens": 24}  # fmt: skip
+FAST = {
+    "max_examples": 160,
+    "max_steps": 20,
+    "lr": 3e-3,
+    "batch_size": 8,
+    "warmup_ratio": 0.1,
+    "eval_examples": 8,
+    "max_new_tokens": 24,
+}
 
 
 def _inputs(policy: Path, data: Path, files: list[Path] | None = None) -> dict:
@@ -43,8 +50,9 @@ def test_twenty_steps_lower_the_loss_and_the_folder_reloads_and_generates(arithm
     assert config["architectures"] == ["LlamaForCausalLM"] and config["use_cache"] is True
     model = AutoModelForCausalLM.from_pretrained(str(art.path), local_files_only=True)
     tok = AutoTokenizer.from_pretrained(str(art.path), local_files_only=True)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}], tokenize=False,
-                                     add_generation_prompt=True)  # fmt: skip
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 2 + 3?"}], tokenize=False, add_generation_prompt=True
+    )
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False).input_ids
     out = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] > ids.shape[1]
@@ -66,16 +74,19 @@ def _runs(ids: list[int], labels: list[int]) -> list[tuple[bool, list[int]]]:
 def test_only_assistant_tokens_carry_loss(arithmetic, tiny_policy, tmp_path):
     """The real tokenized dataset and collated batch of the trainer the stage builds: the tokens with a label are
     exactly each assistant reply followed by its <|im_end|>; system and user turns and role headers have -100."""
-    from gristmill.post_training import load_conversations, load_policy
+    from gristmill.lib.post_training import load_conversations, load_policy
 
     model, tok = load_policy(artifact_from_dir("model", tiny_policy), for_generation=False)
-    multi = {"messages": [
-        {"role": "system", "content": "You add numbers."},
-        {"role": "user", "content": "What is 2 + 2?"},
-        {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."},
-        {"role": "user", "content": "And 3 + 5?"},
-        {"role": "assistant", "content": "3 + 5 = 8. The answer is 8."},
-    ], "answer": "8"}  # fmt: skip
+    multi = {
+        "messages": [
+            {"role": "system", "content": "You add numbers."},
+            {"role": "user", "content": "What is 2 + 2?"},
+            {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."},
+            {"role": "user", "content": "And 3 + 5?"},
+            {"role": "assistant", "content": "3 + 5 = 8. The answer is 8."},
+        ],
+        "answer": "8",
+    }
     rows = [multi, *load_conversations(arithmetic / "sft.jsonl", limit=3)]
     work = tmp_path / "work"
     work.mkdir()
@@ -106,8 +117,16 @@ def test_only_assistant_tokens_carry_loss(arithmetic, tiny_policy, tmp_path):
 
 
 def test_packing_trains_and_saves_a_cache_enabled_model(arithmetic, tiny_policy, tmp_path):
-    cfg = {"max_examples": 24, "max_steps": 2, "batch_size": 1, "max_length": 128, "packing": True,
-           "eval_file": None, "max_new_tokens": 4, "lr": 1e-3}  # fmt: skip
+    cfg = {
+        "max_examples": 24,
+        "max_steps": 2,
+        "batch_size": 1,
+        "max_length": 128,
+        "packing": True,
+        "eval_file": None,
+        "max_new_tokens": 4,
+        "lr": 1e-3,
+    }
     result, art = run_stage(SPEC, tmp_path / "packed", cfg, _inputs(tiny_policy, arithmetic))
     assert result.counts["steps"] == 2 and result.counts["examples"] == 24
     assert "accuracy_after" not in result.counts and len(result.metadata["samples"].rows) == 5

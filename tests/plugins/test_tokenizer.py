@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from gristmill import Markdown
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.tokenizer import IM_END, SPEC, TokenizerConfig, holdout_bucket

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gristmill.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
+from gristmill.lib.tokens import TokenDataset, TokensFormatError
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill.tokens import TokenDataset, TokensFormatError
 from gristmill_plugins import tokenizer as tokenizer_stage
 from gristmill_plugins.tokens import SPEC, TokenizerArtifactError, TokensConfig, split_bucket
 

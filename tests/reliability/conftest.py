@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_toy_site
-from tests.core.train.conftest import tokens  # noqa: F401 - a small patterned tokens artifact
+from tests.core.lib.train.conftest import tokens  # noqa: F401 - a small patterned tokens artifact
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.train import train
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.lib.train import train
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import json, os, signal, sys
 from pathlib import Path
-from gristmill.train import train
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.lib.train import train
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 
 tokens, out, log = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 
@@ -42,8 +42,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tokens, tmp_path):
     }
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(tokens), str(tmp_path / "run"), str(log)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     child = {r["step"]: r["loss"] for r in map(json.loads, log.read_text().splitlines())}
     assert sorted(child) == list(range(1, 13))

@@ -4,8 +4,8 @@ import warnings
 
 import pytest
 
-from gristmill.train import latest_valid, train
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.lib.train import latest_valid, train
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 
 
 def test_corrupt_newest_checkpoint_falls_back_with_warning(tokens, tmp_path):

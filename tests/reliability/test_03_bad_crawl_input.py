@@ -7,10 +7,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from gristmill.assets import build_assets
-from gristmill.config import validate_pipeline
+from gristmill.dagster.assets import build_assets
+from gristmill.pipeline.config import validate_pipeline
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.crawl import SPEC
+from gristmill_plugins.crawl_filter import SPEC
 from tests.plugins.test_crawl import (
     BREAD,
     FAST,
@@ -101,10 +101,13 @@ def test_bad_files_are_counted_in_the_dagster_metadata(shared_data: Path, tmp_pa
     (folder / "b-not-gzip.warc.gz").write_bytes(b"\x00" * 1000)
     _good_warc(folder / "c-good.warc.gz")
     pipeline = validate_pipeline(
-        {"sources": {"web": {"kind": "warc", "path": str(folder / "*.warc.gz")}},
-         "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "web"}, "config": FAST}}},
-        "reliability.yaml", store=tmp_path / "store",
-    )  # fmt: skip
+        {
+            "sources": {"web": {"kind": "warc", "path": str(folder / "*.warc.gz")}},
+            "stages": {"crawl": {"stage": "crawl_filter", "inputs": {"warcs": "web"}, "config": FAST}},
+        },
+        "reliability.yaml",
+        store=tmp_path / "store",
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(build_assets(pipeline), instance=instance, selection=[dg.AssetKey("crawl")])
         assert result.success

@@ -26,17 +26,27 @@ def cli_env(site: Path, **extra: str) -> dict[str, str]:
 
 
 def gristmill(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gristmill.cli", *args], env=cli_env(site), cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gristmill.cli", *args],
+        env=cli_env(site),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_sigkill_of_the_run_process_leaves_nothing_visible(tmp_path, toy_plugin_site):
     (tmp_path / "slow.yaml").write_text(TOY.format(sleep=120))
     (tmp_path / "fast.yaml").write_text(TOY.format(sleep=0))
     marker, store = tmp_path / "half-written", tmp_path / "st"
-    proc = subprocess.Popen([sys.executable, "-m", "gristmill.cli", "run", "slow.yaml", "--store", "st"],
-                            env=cli_env(toy_plugin_site, TOY_STARTED_MARKER=str(marker)), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gristmill.cli", "run", "slow.yaml", "--store", "st"],
+        env=cli_env(toy_plugin_site, TOY_STARTED_MARKER=str(marker)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sigkill_when_marked(proc, marker)  # the stage has written half its output
 
     leftovers = list((store / ".tmp").iterdir())

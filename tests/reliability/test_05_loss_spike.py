@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from gristmill.train import train
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.lib.train import train
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 
 
 def test_nan_loss_rolls_back_and_skips_the_batch(tokens, tmp_path, monkeypatch, caplog):
-    from gristmill.train import loop
+    from gristmill.lib.train import loop
 
     calls = {"n": 0}
     original_build = loop.build_model
@@ -29,7 +29,7 @@ def test_nan_loss_rolls_back_and_skips_the_batch(tokens, tmp_path, monkeypatch, 
         return model
 
     monkeypatch.setattr(loop, "build_model", poisoned_build)
-    with caplog.at_level("WARNING", logger="gristmill.train.loop"):
+    with caplog.at_level("WARNING", logger="gristmill.lib.train.loop"):
         res = train(tiny_model(), tiny_train(steps=12), dataset(tokens), tmp_path / "run")
     assert res.spikes == 1 and res.step == 12
     assert "loss spike at step 8" in caplog.text and "rolled back to ckpt-000005" in caplog.text
@@ -41,9 +41,13 @@ def test_nan_loss_rolls_back_and_skips_the_batch(tokens, tmp_path, monkeypatch, 
 
 
 def test_spike_limit_raises(tokens, tmp_path):
-    from gristmill.train.loop import LossSpikeError
+    from gristmill.lib.train.loop import LossSpikeError
 
     with pytest.raises(LossSpikeError, match="exceed max_spikes=0"):
         # lr=1e3 blows up within a few steps; a spike factor of 1.0 catches the first rise
-        train(tiny_model(), tiny_train(lr=1e3, min_lr=1.0, warmup=0, max_spikes=0, spike_warmup=1, spike_factor=1.0),
-              dataset(tokens), tmp_path / "run")  # fmt: skip
+        train(
+            tiny_model(),
+            tiny_train(lr=1e3, min_lr=1.0, warmup=0, max_spikes=0, spike_warmup=1, spike_factor=1.0),
+            dataset(tokens),
+            tmp_path / "run",
+        )

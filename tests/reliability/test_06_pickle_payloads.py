@@ -12,11 +12,11 @@ import warnings
 import pytest
 import torch
 
-from gristmill.store import file_sha256
-from gristmill.train import train
-from gristmill.train.checkpoint import CheckpointError, load_tensors
-from gristmill.train.export import ModelArtifactError, load_causal_lm
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.hashing import file_sha256
+from gristmill.lib.train import train
+from gristmill.lib.train.checkpoint import CheckpointError, load_tensors
+from gristmill.lib.train.export import ModelArtifactError, load_causal_lm
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 
 
 class Payload:
@@ -48,8 +48,13 @@ def test_checkpoint_files_load_without_unpickling(tokens, tmp_path):
     rng = torch.load(ckpt / "rng.pt", weights_only=True)
     assert set(rng) >= {"python", "numpy", "torch"}
     assert {p.name for p in ckpt.iterdir()} == {
-        "model.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "state.json", "manifest.json",
-    }  # fmt: skip
+        "model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng.pt",
+        "state.json",
+        "manifest.json",
+    }
 
 
 def test_crafted_checkpoint_is_refused_and_the_previous_one_used(tokens, tmp_path):
@@ -84,8 +89,15 @@ def test_no_usable_checkpoint_left_is_an_error_not_a_silent_restart(tokens, tmp_
 def _llama_folder(folder: pathlib.Path) -> pathlib.Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
     LlamaForCausalLM(config).save_pretrained(str(folder), safe_serialization=True)
     return folder
 
@@ -98,7 +110,10 @@ def test_model_artifact_weights_come_only_from_safetensors(tmp_path):
     assert model.config.model_type == "llama" and not marker.exists()
 
     (folder / "model.safetensors").unlink()  # only the pickle left: refused before transformers sees it
-    with pytest.raises(ModelArtifactError, match=r"model\.safetensors: missing \(weights are only read from "
-                                                 r"safetensors, never from pickles\)"):  # fmt: skip
+    with pytest.raises(
+        ModelArtifactError,
+        match=r"model\.safetensors: missing \(weights are only read from "
+        r"safetensors, never from pickles\)",
+    ):
         load_causal_lm(folder)
     assert not marker.exists()

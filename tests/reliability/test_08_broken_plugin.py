@@ -11,10 +11,10 @@ from tests.reliability.test_04_killed_dagster_run import cli_env
 BROKEN = {
     "gm_broken_import": "import gm_no_such_module_xyz  # noqa\n",
     "gm_broken_raises": "from gristmill import hookimpl\n\n\n@hookimpl\ndef gristmill_register_stages():\n"
-                        "    raise RuntimeError('boom from a plugin')\n",
+    "    raise RuntimeError('boom from a plugin')\n",
     "gm_broken_type": "from gristmill import hookimpl\n\n\n@hookimpl\ndef gristmill_register_stages():\n"
-                      "    return 'not a list'\n",
-}  # fmt: skip
+    "    return 'not a list'\n",
+}
 TOY = "name: toy\nstages:\n  words: {stage: toy_words}\n  upper: {stage: toy_upper, inputs: {documents: words}}\n"
 
 
@@ -24,17 +24,24 @@ def test_broken_plugins_are_named_and_the_rest_runs(tmp_path):
     env = cli_env(site)
 
     def gristmill(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gristmill.cli", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "gristmill.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     stages = gristmill("stages")
     assert stages.returncode == 1
     assert "toy_words" in stages.stdout and "crawl_filter" in stages.stdout  # the others loaded
-    for line in ["plugin 'broken_import (gm_broken_import)': failed to load entry point: ModuleNotFoundError: "
-                 "No module named 'gm_no_such_module_xyz'",
-                 "plugin 'broken_raises': gristmill_register_stages raised: RuntimeError: boom from a plugin",
-                 "plugin 'broken_type': gristmill_register_stages must return a list of StageSpec, got str",
-                 ]:  # fmt: skip
+    for line in [
+        "plugin 'broken_import (gm_broken_import)': failed to load entry point: ModuleNotFoundError: "
+        "No module named 'gm_no_such_module_xyz'",
+        "plugin 'broken_raises': gristmill_register_stages raised: RuntimeError: boom from a plugin",
+        "plugin 'broken_type': gristmill_register_stages must return a list of StageSpec, got str",
+    ]:
         assert f"gristmill: error: {line}" in stages.stderr, stages.stderr
 
     (tmp_path / "toy.yaml").write_text(TOY)

@@ -14,8 +14,11 @@ def _listening_hosts(ui) -> set[str]:
     port = int(ui.url.rsplit(":", 1)[1])
     group = os.getpgid(ui.proc.pid)
     pids = {p.pid for p in psutil.process_iter() if _pgid(p.pid) == group}
-    return {c.laddr.ip for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid in pids}  # fmt: skip
+    return {
+        c.laddr.ip
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid in pids
+    }
 
 
 def _pgid(pid: int) -> int | None:

@@ -10,9 +10,17 @@ from tests.reliability.test_04_killed_dagster_run import TOY, cli_env, gristmill
 
 def test_two_runs_of_the_same_asset_at_once(tmp_path, toy_plugin_site):
     (tmp_path / "toy.yaml").write_text(TOY.format(sleep=4))  # both stay mid-write for 4 s: they overlap
-    procs = [subprocess.Popen([sys.executable, "-m", "gristmill.cli", "run", "toy.yaml", "--store", "st"],
-                              env=cli_env(toy_plugin_site), cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gristmill.cli", "run", "toy.yaml", "--store", "st"],
+            env=cli_env(toy_plugin_site),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     started = time.monotonic()
     outs = [p.communicate(timeout=300) for p in procs]
     for proc, (_out, err) in zip(procs, outs, strict=True):

@@ -1,6 +1,6 @@
 """Case 11: a corrupt fastText model or tokenizer file in the store → `gristmill run` fails with a clear error naming
 the artifact; the process exits 1 (fastText segfaults on some corrupt `.bin` files, so gristmill validates the file
-before fastText sees it). Every corruption kind, offset by offset: tests/core/test_textclf.py; tokenizer files:
+before fastText sees it). Every corruption kind, offset by offset: tests/core/lib/test_textclf.py; tokenizer files:
 tests/plugins/test_tokens.py."""
 
 import os
@@ -34,8 +34,9 @@ stages:
 def _gristmill(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    return subprocess.run([sys.executable, "-m", "gristmill.cli", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gristmill.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline's upstream stages materialized once: a real fastText classifier and a real tokenizer."""
     work = tmp_path_factory.mktemp("models")
     (work / "models.yaml").write_text(PIPELINE)
-    proc = _gristmill("run", "models.yaml", "--store", "st", "--select", "quality_model", "tokenizer", "+quality_model",
-                      "+tokenizer", cwd=work)  # fmt: skip
+    proc = _gristmill(
+        "run",
+        "models.yaml",
+        "--store",
+        "st",
+        "--select",
+        "quality_model",
+        "tokenizer",
+        "+quality_model",
+        "+tokenizer",
+        cwd=work,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.train import train
-from tests.core.train.helpers import dataset, tiny_model, tiny_train
+from gristmill.lib.train import train
+from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 from tests.reliability.test_11_corrupt_models import _gristmill
 
 # fastText training is byte-deterministic too: tests/plugins/test_quality.py::test_same_seed_same_bytes

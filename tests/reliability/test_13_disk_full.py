@@ -27,8 +27,9 @@ def small_disk(folder: Path, megabytes: int) -> Iterator[bool]:
     folder.mkdir()
     mounted = False
     if os.geteuid() == 0:
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)], capture_output=True, text=True
+        )
         mounted = proc.returncode == 0
     try:
         yield mounted
@@ -47,9 +48,14 @@ def test_disk_full_fails_clearly_and_keeps_the_previous_artifact(tmp_path, toy_p
         (tmp_path / "dagster_home").mkdir()
 
         def run(pipeline: str) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "gristmill.cli", "run", pipeline, "--store", str(store)],
-                                  env={**cli_env(toy_plugin_site), **env_home}, cwd=tmp_path, capture_output=True,
-                                  text=True, timeout=300)  # fmt: skip
+            return subprocess.run(
+                [sys.executable, "-m", "gristmill.cli", "run", pipeline, "--store", str(store)],
+                env={**cli_env(toy_plugin_site), **env_home},
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
 
         first = run("small.yaml")
         assert first.returncode == 0, first.stderr[-3000:]

@@ -51,9 +51,14 @@ def start_ui(workdir: Path, *extra: str, timeout: float = 180) -> UI:
     port, log = _free_port(), workdir / "ui.log"
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     with log.open("w") as out:  # a file, not a pipe: `dagster dev` logs enough to fill a pipe and block
-        proc = subprocess.Popen([str(BIN / "gristmill"), "ui", "--port", str(port), "--store", str(workdir / "st"),
-                                 *extra], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(BIN / "gristmill"), "ui", "--port", str(port), "--store", str(workdir / "st"), *extra],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     ui = UI(f"http://127.0.0.1:{port}", workdir / "st", log, proc)
     deadline = time.monotonic() + timeout
     try:

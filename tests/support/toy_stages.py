@@ -29,8 +29,9 @@ def make_words(ctx, config: WordsConfig, inputs) -> StageResult:
                 if marker:
                     open(marker, "w").close()
                 time.sleep(config.sleep_s)
-    return StageResult(counts={"documents": len(config.words)},
-                       metadata={"sample": Table([{"id": "0", "text": config.words[0]}])})
+    return StageResult(
+        counts={"documents": len(config.words)}, metadata={"sample": Table([{"id": "0", "text": config.words[0]}])}
+    )
 
 
 class UpperConfig(StageConfig):
@@ -86,10 +87,22 @@ def collect(ctx, config: UpperConfig, inputs) -> StageResult:
     return StageResult(counts={"inputs": len(rows)})
 
 
-ROUND = StageSpec(name="toy_round", version="1", inputs={"documents": "documents", "previous?": "documents"},
-                  output="documents", config=UpperConfig, run=next_round)  # fmt: skip
-COLLECT = StageSpec(name="toy_collect", version="1", inputs={"documents*": "documents"}, output="report",
-                    config=UpperConfig, run=collect)  # fmt: skip
+ROUND = StageSpec(
+    name="toy_round",
+    version="1",
+    inputs={"documents": "documents", "previous?": "documents"},
+    output="documents",
+    config=UpperConfig,
+    run=next_round,
+)
+COLLECT = StageSpec(
+    name="toy_collect",
+    version="1",
+    inputs={"documents*": "documents"},
+    output="report",
+    config=UpperConfig,
+    run=collect,
+)
 
 
 class FlakyConfig(StageConfig):

@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
-from gristmill.plots import bar_chart
+from gristmill.lib.plots import bar_chart
 from gristmill_plugins.demo_data.article import Article
 from gristmill_plugins.demo_data.categories import CATEGORIES, LANGUAGES, TOPICS, URL_PATTERN, parse_synthetic_url
 from gristmill_plugins.demo_data.english import make_article
@@ -188,8 +188,14 @@ def run_synthetic_crawl(ctx: StageContext, config: SyntheticCrawlConfig, inputs:
     (``?dup_of=<page>``) and ``WARC-Gristmill-*`` headers record the ground truth. No network, no outside files."""
     seed = config.seed if config.seed is not None else ctx.seed
     summary = write_crawl(ctx.output_dir, config, seed, lambda done, total: ctx.progress(done, total, "warc files"))
-    ctx.log.info("synthetic crawl: %d pages, %d records, %d bytes in %d files (seed %d)",
-                 sum(summary.counts.values()), summary.records, summary.bytes, len(summary.files), seed)
+    ctx.log.info(
+        "synthetic crawl: %d pages, %d records, %d bytes in %d files (seed %d)",
+        sum(summary.counts.values()),
+        summary.records,
+        summary.bytes,
+        len(summary.files),
+        seed,
+    )
     counts: dict[str, int | float] = {
         "pages": sum(summary.counts.values()),
         "records": summary.records,

@@ -95,8 +95,7 @@ GENERIC_HOWTO = (
     "The advice here is general, and local conditions can make a real difference to the results you [get|see].",
     "Small improvements add up over time, and after a [season or two|few months|year or so] the difference is "
     "usually obvious.",
-    "If something goes wrong, try to work out why before changing [several|lots of|many] things at the same "
-    "time.",
+    "If something goes wrong, try to work out why before changing [several|lots of|many] things at the same time.",
     "There will always be bad days, but they tend to teach more than the days when everything goes to plan.",
     "It is worth setting aside a regular time each week, even if it is only an hour on a {weekday} "
     "[evening|morning|afternoon].",
@@ -111,19 +110,16 @@ GENERIC_HOWTO = (
     "{name} admits to having got almost everything wrong the first time, which is a comfort to the rest of us.",
 )
 CLOSING_ANY = (
-    "We would love to hear from you, and we read every message that arrives, even if we cannot reply to all of "
-    "them.",
+    "We would love to hear from you, and we read every message that arrives, even if we cannot reply to all of them.",
     "Thank you to everyone in {town} and beyond who shared their time and their stories with us.",
-    "If you have a story or a photograph to add, we would be [delighted|glad|happy] to include it in the next "
-    "update.",
+    "If you have a story or a photograph to add, we would be [delighted|glad|happy] to include it in the next update.",
     "There is always more to discover, and we will keep adding to this page as new material comes to light.",
     "If you spot a mistake, please [let us know|drop us a line] so that we can put it right.",
 )
 CLOSING_HOWTO = (
     "If you only remember one thing from this page, remember that patience [usually|nearly always] pays off in "
     "the end.",
-    "Above all, try to enjoy the [process|journey|experience] rather than worrying about getting every detail "
-    "perfect.",
+    "Above all, try to enjoy the [process|journey|experience] rather than worrying about getting every detail perfect.",
     "In the end, {subject} is less about following rules and more about paying [close|careful] attention.",
     "We asked {full_name} for one final piece of advice, and the answer was short: keep it simple.",
 )
@@ -132,14 +128,32 @@ CLOSING_HEADINGS = ("Final thoughts", "Before you go", "A last word", "In short"
 # Light paraphrases applied at random to every English sentence, so that pages built from the same
 # templates do not share long runs of words. Each swap keeps the sentence grammatical.
 PARAPHRASES = (
-    (" often ", " frequently "), (" usually ", " normally "), (" quickly ", " fast "), (" simply ", " just "),
-    (" very ", " really "), (" begin ", " start "), (" large ", " big "), (" almost ", " nearly "),
-    (" obvious", " clear"), (" think ", " believe "), (" wonderful ", " lovely "), (" friendly ", " welcoming "),
-    (" excellent", " superb"), (" whole ", " entire "), (" several ", " a few "), (" a lot of ", " plenty of "),
-    (" perhaps ", " maybe "), (" enough ", " sufficient "), (" rather than ", " instead of "),
-    (" especially ", " particularly "), (" roughly ", " approximately "), (" probably ", " most likely "),
-    (" surprisingly ", " remarkably "), (" still ", " even now "), (" people ", " folk "),
-)  # fmt: skip
+    (" often ", " frequently "),
+    (" usually ", " normally "),
+    (" quickly ", " fast "),
+    (" simply ", " just "),
+    (" very ", " really "),
+    (" begin ", " start "),
+    (" large ", " big "),
+    (" almost ", " nearly "),
+    (" obvious", " clear"),
+    (" think ", " believe "),
+    (" wonderful ", " lovely "),
+    (" friendly ", " welcoming "),
+    (" excellent", " superb"),
+    (" whole ", " entire "),
+    (" several ", " a few "),
+    (" a lot of ", " plenty of "),
+    (" perhaps ", " maybe "),
+    (" enough ", " sufficient "),
+    (" rather than ", " instead of "),
+    (" especially ", " particularly "),
+    (" roughly ", " approximately "),
+    (" probably ", " most likely "),
+    (" surprisingly ", " remarkably "),
+    (" still ", " even now "),
+    (" people ", " folk "),
+)
 OPENERS = ("In practice, ", "Of course, ", "As a rule, ", "On the whole, ", "Generally speaking, ")
 OPENABLE = {"The", "A", "Most", "Many", "It", "This", "Some", "If", "When", "Our", "We", "Any", "Every", "Once"}
 
@@ -157,66 +171,132 @@ def _vary(sentence: str, rng: random.Random, openers: bool = True) -> str:
 
 # Anecdotes: "<when>, <event>, <result>." Many combinations, so they make each page its own.
 ANECDOTES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "gardening": ((
-        "Last {month}", "In the spring of {year}", "One wet {weekday}", "Early in the season",
-        "After a long dry spell", "Towards the end of {month}", "A couple of years ago",
-    ), (
-        "{name} tried growing {plant} in old buckets by the back door", "we moved the {plant} to a sunnier corner",
-        "a neighbour gave us a tray of spare {plant} seedlings", "we sowed a second row of {plant} a month later",
-        "{name} planted {companion} between the rows", "we dug a new bed beside the shed",
-        "we tried a homemade garlic spray against {pest}", "we covered the young plants with fleece overnight",
-        "we swapped half our seed potatoes for a bag of home-made compost",
-    ), (
-        "and the difference was obvious within a fortnight", "which worked better than we had hoped",
-        "although the slugs found them first", "and the crop was the best we have had",
-        "but we will not bother with it again", "and several visitors asked how we had done it",
-        "which saved a good deal of watering", "and it cost almost nothing",
-    )),
-    "cooking": ((
-        "Last {month}", "One cold {weekday}", "For a birthday in {year}", "When friends came round last winter",
-        "On a busy weeknight", "The first time we tested this", "During a long weekend in {month}",
-    ), (
-        "we made the {dish} with {sub_to} instead of {sub_from}", "{name} doubled the quantities for a party",
-        "we added an extra pinch of {spice}", "we cooked the {dish} a day ahead",
-        "{name} tried a version with half the butter", "we served the {dish} with roasted vegetables",
-        "we made a small batch just for the freezer", "we let the children take charge of the {dish}",
-        "we cooked the {dish} on a camping stove",
-    ), (
-        "and nobody noticed the difference", "and there was not a crumb left", "which turned out rather well",
-        "although it needed a little more salt", "and it has been requested ever since",
-        "which saved a good deal of time", "and the leftovers made a fine lunch the next day",
-    )),
-    "history": ((
-        "In {year_a}", "During the winter of {year_a}", "Some time around {year_a}", "In the summer of {year_a}",
-        "Early in {year_a}", "Late in {year_a}",
-    ), (
-        "a travelling preacher drew a crowd of hundreds to the green", "the {industry} workers went on strike for "
-        "better pay", "a new chapel was built on Mill Street", "the first gas lamps were lit along the high street",
-        "a fair was held to raise money for a new fire engine", "the town council bought the old market rights",
-        "a group of families left {Town} to start new lives overseas",
-        "the river froze so hard that people skated beneath the bridge",
-        "a travelling circus set up its tents in the water meadows",
-    ), (
-        "an event still mentioned in the parish records", "and the local newspaper reported it at length",
-        "which caused a good deal of argument at the time", "and the memory lived on for generations",
-        "according to a letter now kept in the archive", "although few details have survived",
-        "and a small plaque now marks the spot",
-    )),
-    "travel": ((
-        "On the {ordinal} day", "One {weekday} morning", "Late one afternoon", "On a grey, windy morning",
-        "Early on our {ordinal} day", "The next day", "Halfway through the week",
-    ), (
-        "we hired bicycles in {town}", "we caught the early {transport} along the coast",
-        "we took a picnic up to the headland", "we joined a guided walk from the harbour",
-        "we got lost on the moor above {town}", "we spent a morning in the little museum at {town}",
-        "we watched the fishing boats come in", "we sheltered from a storm in a tiny chapel",
-        "we followed the old drovers' road inland", "we found a secondhand bookshop in a converted barn",
-    ), (
-        "and it turned out to be the highlight of the trip", "which was far better than we had expected",
-        "and we would happily do it again", "although our legs ached for the rest of the day",
-        "and the views along the way were spectacular", "and the owner of the cafe gave us directions back",
-        "which gave us a real sense of how people live here", "and we were back in time for supper",
-    )),
+    "gardening": (
+        (
+            "Last {month}",
+            "In the spring of {year}",
+            "One wet {weekday}",
+            "Early in the season",
+            "After a long dry spell",
+            "Towards the end of {month}",
+            "A couple of years ago",
+        ),
+        (
+            "{name} tried growing {plant} in old buckets by the back door",
+            "we moved the {plant} to a sunnier corner",
+            "a neighbour gave us a tray of spare {plant} seedlings",
+            "we sowed a second row of {plant} a month later",
+            "{name} planted {companion} between the rows",
+            "we dug a new bed beside the shed",
+            "we tried a homemade garlic spray against {pest}",
+            "we covered the young plants with fleece overnight",
+            "we swapped half our seed potatoes for a bag of home-made compost",
+        ),
+        (
+            "and the difference was obvious within a fortnight",
+            "which worked better than we had hoped",
+            "although the slugs found them first",
+            "and the crop was the best we have had",
+            "but we will not bother with it again",
+            "and several visitors asked how we had done it",
+            "which saved a good deal of watering",
+            "and it cost almost nothing",
+        ),
+    ),
+    "cooking": (
+        (
+            "Last {month}",
+            "One cold {weekday}",
+            "For a birthday in {year}",
+            "When friends came round last winter",
+            "On a busy weeknight",
+            "The first time we tested this",
+            "During a long weekend in {month}",
+        ),
+        (
+            "we made the {dish} with {sub_to} instead of {sub_from}",
+            "{name} doubled the quantities for a party",
+            "we added an extra pinch of {spice}",
+            "we cooked the {dish} a day ahead",
+            "{name} tried a version with half the butter",
+            "we served the {dish} with roasted vegetables",
+            "we made a small batch just for the freezer",
+            "we let the children take charge of the {dish}",
+            "we cooked the {dish} on a camping stove",
+        ),
+        (
+            "and nobody noticed the difference",
+            "and there was not a crumb left",
+            "which turned out rather well",
+            "although it needed a little more salt",
+            "and it has been requested ever since",
+            "which saved a good deal of time",
+            "and the leftovers made a fine lunch the next day",
+        ),
+    ),
+    "history": (
+        (
+            "In {year_a}",
+            "During the winter of {year_a}",
+            "Some time around {year_a}",
+            "In the summer of {year_a}",
+            "Early in {year_a}",
+            "Late in {year_a}",
+        ),
+        (
+            "a travelling preacher drew a crowd of hundreds to the green",
+            "the {industry} workers went on strike for better pay",
+            "a new chapel was built on Mill Street",
+            "the first gas lamps were lit along the high street",
+            "a fair was held to raise money for a new fire engine",
+            "the town council bought the old market rights",
+            "a group of families left {Town} to start new lives overseas",
+            "the river froze so hard that people skated beneath the bridge",
+            "a travelling circus set up its tents in the water meadows",
+        ),
+        (
+            "an event still mentioned in the parish records",
+            "and the local newspaper reported it at length",
+            "which caused a good deal of argument at the time",
+            "and the memory lived on for generations",
+            "according to a letter now kept in the archive",
+            "although few details have survived",
+            "and a small plaque now marks the spot",
+        ),
+    ),
+    "travel": (
+        (
+            "On the {ordinal} day",
+            "One {weekday} morning",
+            "Late one afternoon",
+            "On a grey, windy morning",
+            "Early on our {ordinal} day",
+            "The next day",
+            "Halfway through the week",
+        ),
+        (
+            "we hired bicycles in {town}",
+            "we caught the early {transport} along the coast",
+            "we took a picnic up to the headland",
+            "we joined a guided walk from the harbour",
+            "we got lost on the moor above {town}",
+            "we spent a morning in the little museum at {town}",
+            "we watched the fishing boats come in",
+            "we sheltered from a storm in a tiny chapel",
+            "we followed the old drovers' road inland",
+            "we found a secondhand bookshop in a converted barn",
+        ),
+        (
+            "and it turned out to be the highlight of the trip",
+            "which was far better than we had expected",
+            "and we would happily do it again",
+            "although our legs ached for the rest of the day",
+            "and the views along the way were spectacular",
+            "and the owner of the cafe gave us directions back",
+            "which gave us a real sense of how people live here",
+            "and we were back in time for supper",
+        ),
+    ),
 }
 ORDINALS = ("second", "third", "fourth", "fifth")
 
@@ -228,8 +308,12 @@ def _anecdotes(topic: str, ctx: dict[str, Any], rng: random.Random, k: int) -> l
     whens, events, results = ANECDOTES[topic]
     k = min(k, len(events))
     out = []
-    for when, event, result in zip(rng.sample(whens, min(k, len(whens))) * 2, rng.sample(events, k),
-                                   rng.sample(results, min(k, len(results))) * 2, strict=False):
+    for when, event, result in zip(
+        rng.sample(whens, min(k, len(whens))) * 2,
+        rng.sample(events, k),
+        rng.sample(results, min(k, len(results))) * 2,
+        strict=False,
+    ):
         slots = {**ctx, "year_a": rng.randint(1720, 1890), "ordinal": rng.choice(ORDINALS)}
         out.append(_format(f"{when}, {event}, {result}.", slots))
     return out
@@ -240,35 +324,77 @@ def _topic_context(topic: str, rng: random.Random) -> tuple[dict[str, Any], Sect
     ctx = _base_context(rng)
     if topic == "gardening":
         plant, sun, spacing, weeks, pest, companion, sow = rng.choice(GARDEN_PLANTS)
-        ctx.update(plant=plant, Plant=_cap(plant), sun=sun, spacing=spacing, weeks=weeks, pest=pest,
-                   companion=companion, sow_month=sow, soil=_expand(rng.choice(GARDEN_SOIL), rng),
-                   subject=f"growing {plant}")
+        ctx.update(
+            plant=plant,
+            Plant=_cap(plant),
+            sun=sun,
+            spacing=spacing,
+            weeks=weeks,
+            pest=pest,
+            companion=companion,
+            sow_month=sow,
+            soil=_expand(rng.choice(GARDEN_SOIL), rng),
+            subject=f"growing {plant}",
+        )
         return ctx, GARDENING, GENERIC_ANY + GENERIC_HOWTO, rng.choice(GARDEN_TITLES)
     if topic == "cooking":
         dish, main, others, minutes, serves, spice, (sub_from, sub_to), kind = rng.choice(DISHES)
-        ctx.update(dish=dish, Dish=_title(dish), main=main, others=others, minutes=minutes, serves=serves,
-                   spice=spice, sub_from=sub_from, sub_to=sub_to, keep_days=rng.randint(2, 4),
-                   event=rng.choice(EVENTS), temp=rng.choice((170, 180, 190, 200)), subject=f"cooking {dish}")
+        ctx.update(
+            dish=dish,
+            Dish=_title(dish),
+            main=main,
+            others=others,
+            minutes=minutes,
+            serves=serves,
+            spice=spice,
+            sub_from=sub_from,
+            sub_to=sub_to,
+            keep_days=rng.randint(2, 4),
+            event=rng.choice(EVENTS),
+            temp=rng.choice((170, 180, 190, 200)),
+            subject=f"cooking {dish}",
+        )
         sections = tuple((h, t or COOK_METHOD[kind]) for h, t in COOKING)
         return ctx, sections, GENERIC_ANY + GENERIC_HOWTO, rng.choice(COOK_TITLES)
     if topic == "history":
         mill_year = rng.randint(1760, 1830)
         industry = rng.choice(INDUSTRIES)
-        ctx.update(Town=ctx["town"], founded=rng.randint(1080, 1650), industry=industry, Industry=_cap(industry),
-                   mill_year=mill_year, mills=rng.randint(3, 14), pop_then=rng.randint(8, 40) * 100,
-                   rail_year=rng.randint(1838, 1885), building=rng.choice(BUILDINGS).format(saint=rng.choice(SAINTS)),
-                   disaster=rng.choice(DISASTERS), disaster_year=rng.randint(mill_year + 5, 1910),
-                   school_year=rng.randint(1820, 1880), closed_year=rng.randint(1955, 1992),
-                   pop_now=rng.randint(30, 250) * 100, bridge_year=rng.randint(1790, 1900),
-                   diary_year=rng.randint(mill_year + 5, 1910), river_name=ctx["River"][4:],
-                   subject=f"the history of {ctx['town']}")
+        ctx.update(
+            Town=ctx["town"],
+            founded=rng.randint(1080, 1650),
+            industry=industry,
+            Industry=_cap(industry),
+            mill_year=mill_year,
+            mills=rng.randint(3, 14),
+            pop_then=rng.randint(8, 40) * 100,
+            rail_year=rng.randint(1838, 1885),
+            building=rng.choice(BUILDINGS).format(saint=rng.choice(SAINTS)),
+            disaster=rng.choice(DISASTERS),
+            disaster_year=rng.randint(mill_year + 5, 1910),
+            school_year=rng.randint(1820, 1880),
+            closed_year=rng.randint(1955, 1992),
+            pop_now=rng.randint(30, 250) * 100,
+            bridge_year=rng.randint(1790, 1900),
+            diary_year=rng.randint(mill_year + 5, 1910),
+            river_name=ctx["River"][4:],
+            subject=f"the history of {ctx['town']}",
+        )
         return ctx, HISTORY, GENERIC_ANY, rng.choice(HISTORY_TITLES)
     if topic == "travel":
-        place = rng.choice((f"the {rng.choice(PLACE_ADJ)} Coast", f"the {_town(rng)} Valley",
-                            f"the {rng.choice(PLACE_ADJ)} Hills"))
-        ctx.update(place=place, Place=_cap(place), days=rng.randint(3, 10), season=rng.choice(SEASONS),
-                   transport=rng.choice(TRANSPORT), km=rng.randint(6, 22), food=rng.choice(FOODS),
-                   festival=rng.choice(FESTIVALS), subject=f"travelling in {place}")
+        place = rng.choice(
+            (f"the {rng.choice(PLACE_ADJ)} Coast", f"the {_town(rng)} Valley", f"the {rng.choice(PLACE_ADJ)} Hills")
+        )
+        ctx.update(
+            place=place,
+            Place=_cap(place),
+            days=rng.randint(3, 10),
+            season=rng.choice(SEASONS),
+            transport=rng.choice(TRANSPORT),
+            km=rng.randint(6, 22),
+            food=rng.choice(FOODS),
+            festival=rng.choice(FESTIVALS),
+            subject=f"travelling in {place}",
+        )
         return ctx, TRAVEL, GENERIC_ANY, rng.choice(TRAVEL_TITLES)
     subject, question, facts = rng.choice(SCIENCE)
     ctx.update(subject=subject, Subject=_title(subject), question=question, Question=question)

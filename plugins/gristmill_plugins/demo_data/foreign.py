@@ -13,12 +13,24 @@ FOREIGN: dict[str, dict[str, Any]] = {
             ("Balades et Terroirs", "balades-terroirs.example"),
             ("La Gazette du Port", "gazette-du-port.example"),
         ),
-        "towns": ("Beaulieu-sur-Loire", "Montfleury", "Saint-Aubin", "Villeneuve-les-Bois", "Roquebrune",
-                  "Castelmoron", "Pontaven", "Sainte-Colombe"),
+        "towns": (
+            "Beaulieu-sur-Loire",
+            "Montfleury",
+            "Saint-Aubin",
+            "Villeneuve-les-Bois",
+            "Roquebrune",
+            "Castelmoron",
+            "Pontaven",
+            "Sainte-Colombe",
+        ),
         "names": ("Claire", "Sophie", "Camille", "Isabelle", "Margaux", "Juliette"),
         "months": ("janvier", "mars", "mai", "juin", "juillet", "septembre", "octobre"),
-        "titles": ("{town} : une petite ville au bord de l'eau", "Un week-end à {town}", "La vie quotidienne à {town}",
-                   "Découvrir {town} hors saison"),
+        "titles": (
+            "{town} : une petite ville au bord de l'eau",
+            "Un week-end à {town}",
+            "La vie quotidienne à {town}",
+            "Découvrir {town} hors saison",
+        ),
         "nav": ("Accueil", "Actualités", "Tourisme", "Culture", "À propos", "Contact"),
         "footer": "Tous droits réservés.",
         "by": "Par",
@@ -34,8 +46,7 @@ FOREIGN: dict[str, dict[str, Any]] = {
             "La mairie a récemment rénové l'ancienne gare, qui accueille désormais une bibliothèque et un café.",
             "Les enfants de l'école primaire ont planté un jardin potager derrière le bâtiment.",
             "Ils y cultivent des tomates, des haricots et des herbes aromatiques qu'ils vendent ensuite au marché.",
-            "L'histoire de la ville remonte au Moyen Âge, lorsque des moines ont construit un moulin sur la "
-            "rivière.",
+            "L'histoire de la ville remonte au Moyen Âge, lorsque des moines ont construit un moulin sur la rivière.",
             "Au dix-neuvième siècle, l'arrivée du chemin de fer a profondément transformé l'économie locale.",
             "Aujourd'hui, la commune compte environ {pop} habitants.",
             "Pour se rendre à {town}, le plus simple est de prendre le train jusqu'à la gare voisine, puis le bus.",
@@ -56,12 +67,24 @@ FOREIGN: dict[str, dict[str, Any]] = {
             ("Wandern und Genießen", "wandern-geniessen.example"),
             ("Das Dorfecho", "dorfecho.example"),
         ),
-        "towns": ("Lindenau", "Birkenfeld", "Steinbach", "Rosenthal", "Ahrweiler", "Kirchhain", "Waldhausen",
-                  "Eichstedt"),
+        "towns": (
+            "Lindenau",
+            "Birkenfeld",
+            "Steinbach",
+            "Rosenthal",
+            "Ahrweiler",
+            "Kirchhain",
+            "Waldhausen",
+            "Eichstedt",
+        ),
         "names": ("Katrin", "Sabine", "Monika", "Ulrike", "Petra", "Susanne"),
         "months": ("Januar", "März", "Mai", "Juni", "Juli", "September", "Oktober"),
-        "titles": ("Ein Wochenende in {town}", "{town}: eine kleine Stadt am Fluss", "Alltag in {town}",
-                   "Unterwegs in {town} und Umgebung"),
+        "titles": (
+            "Ein Wochenende in {town}",
+            "{town}: eine kleine Stadt am Fluss",
+            "Alltag in {town}",
+            "Unterwegs in {town} und Umgebung",
+        ),
         "nav": ("Startseite", "Aktuelles", "Tourismus", "Kultur", "Über uns", "Kontakt"),
         "footer": "Alle Rechte vorbehalten.",
         "by": "Von",
@@ -99,12 +122,24 @@ FOREIGN: dict[str, dict[str, Any]] = {
             ("Rutas y Sabores", "rutas-sabores.example"),
             ("El Diario de la Comarca", "diario-comarca.example"),
         ),
-        "towns": ("Villanueva del Río", "San Martín de la Vega", "Valdemoro", "Torrealta", "Fuentesanta",
-                  "Castrillo", "Peñaflor", "Robledo"),
+        "towns": (
+            "Villanueva del Río",
+            "San Martín de la Vega",
+            "Valdemoro",
+            "Torrealta",
+            "Fuentesanta",
+            "Castrillo",
+            "Peñaflor",
+            "Robledo",
+        ),
         "names": ("Lucía", "Carmen", "Elena", "Pilar", "Marta", "Rocío"),
         "months": ("enero", "marzo", "mayo", "junio", "julio", "septiembre", "octubre"),
-        "titles": ("Un fin de semana en {town}", "{town}: un pueblo junto al río", "La vida diaria en {town}",
-                   "Descubrir {town} fuera de temporada"),
+        "titles": (
+            "Un fin de semana en {town}",
+            "{town}: un pueblo junto al río",
+            "La vida diaria en {town}",
+            "Descubrir {town} fuera de temporada",
+        ),
         "nav": ("Inicio", "Noticias", "Turismo", "Cultura", "Quiénes somos", "Contacto"),
         "footer": "Todos los derechos reservados.",
         "by": "Por",
@@ -147,8 +182,12 @@ FOREIGN: dict[str, dict[str, Any]] = {
         "towns": ("Берёзовка", "Озёрск", "Светлогорье", "Каменка", "Липовка", "Сосновка", "Родники", "Ключи"),
         "names": ("Анна", "Мария", "Елена", "Ольга", "Татьяна", "Наталья"),
         "months": ("январе", "марте", "мае", "июне", "июле", "сентябре", "октябре"),
-        "titles": ("Выходные в городе {town}", "{town}: маленький город у реки", "Жизнь в городе {town}",
-                   "Путешествие в {town}"),
+        "titles": (
+            "Выходные в городе {town}",
+            "{town}: маленький город у реки",
+            "Жизнь в городе {town}",
+            "Путешествие в {town}",
+        ),
         "nav": ("Главная", "Новости", "Туризм", "Культура", "О нас", "Контакты"),
         "footer": "Все права защищены.",
         "by": "Автор:",
@@ -167,8 +206,7 @@ FOREIGN: dict[str, dict[str, Any]] = {
             "Сегодня здесь живёт около {pop} человек.",
             "Проще всего добраться сюда на поезде до соседней станции, а затем на автобусе.",
             "Ежегодный музыкальный фестиваль, который проходит в {month}, собирает артистов со всей страны.",
-            "Многие молодые люди уехали работать в большие города, но некоторые возвращаются и открывают своё "
-            "дело.",
+            "Многие молодые люди уехали работать в большие города, но некоторые возвращаются и открывают своё дело.",
             "Климат здесь мягкий, хотя осенью часто дует сильный ветер.",
             "Жители гордятся своей историей и охотно участвуют в городских праздниках.",
             "Кто ищет тишины, найдёт здесь много мест для чтения, прогулок и отдыха.",
@@ -179,15 +217,20 @@ FOREIGN: dict[str, dict[str, Any]] = {
 
 def _foreign_article(lang: str, rng: random.Random) -> Article:
     spec = FOREIGN[lang]
-    ctx = {"town": rng.choice(spec["towns"]), "name": rng.choice(spec["names"]), "n": rng.randint(5, 30),
-           "pop": rng.choice(("1 200", "2 500", "3 800", "4 100", "6 300", "9 700")) if lang != "ru"
-           else str(rng.randint(12, 97) * 100), "month": rng.choice(spec["months"])}
+    ctx = {
+        "town": rng.choice(spec["towns"]),
+        "name": rng.choice(spec["names"]),
+        "n": rng.randint(5, 30),
+        "pop": rng.choice(("1 200", "2 500", "3 800", "4 100", "6 300", "9 700"))
+        if lang != "ru"
+        else str(rng.randint(12, 97) * 100),
+        "month": rng.choice(spec["months"]),
+    }
     pool = list(spec["sentences"])
     rng.shuffle(pool)
     sentences = [_format(t, ctx) for t in pool[: rng.randint(10, len(pool))]]
     paragraphs = _paragraphs(sentences, rng, 3, 5)
-    return Article(title=_format(rng.choice(spec["titles"]), ctx), sections=[(None, paragraphs)], topic=lang,
-                   lang=lang)
+    return Article(title=_format(rng.choice(spec["titles"]), ctx), sections=[(None, paragraphs)], topic=lang, lang=lang)
 
 
 def _ascii(text: str) -> str:

@@ -13,10 +13,14 @@ from gristmill_plugins.demo_data.foreign import FOREIGN
 from gristmill_plugins.demo_data.vocab import MONTHS, _cap, _date_text, _format, _person, _slug, _title, _town
 
 SITE_NAMES: dict[str, tuple[str, ...]] = {
-    "gardening": ("Greenleaf Garden Journal", "The Potting Shed", "Allotment Diaries", "Backyard Harvest",
-                  "Seed and Spade"),
-    "cooking": ("The Weeknight Kitchen", "Crumbs and Ladles", "Family Table Recipes", "The Thrifty Cook",
-                "Slow Pan"),
+    "gardening": (
+        "Greenleaf Garden Journal",
+        "The Potting Shed",
+        "Allotment Diaries",
+        "Backyard Harvest",
+        "Seed and Spade",
+    ),
+    "cooking": ("The Weeknight Kitchen", "Crumbs and Ladles", "Family Table Recipes", "The Thrifty Cook", "Slow Pan"),
     "history": ("Local History Notes", "The Parish Pump", "Old Town Chronicle", "Mill and Market Society"),
     "travel": ("Slow Road Travels", "Coast and Country", "The Wandering Boot", "Quiet Corners"),
     "science": ("Curious Minds", "Everyday Science", "The Question Box", "Ask a Scientist Weekly"),
@@ -92,10 +96,17 @@ def _email(rng: random.Random, first: str, last: str) -> str:
 
 # Near-duplicate edits: word swaps that keep the sentence grammatical.
 SYNONYMS = {
-    " small ": " little ", " large ": " big ", " often ": " frequently ", " quickly ": " fast ",
-    " usually ": " normally ", " simple ": " easy ", " begin ": " start ", " about ": " around ",
-    " many ": " plenty of ", " old ": " ancient ",
-}  # fmt: skip
+    " small ": " little ",
+    " large ": " big ",
+    " often ": " frequently ",
+    " quickly ": " fast ",
+    " usually ": " normally ",
+    " simple ": " easy ",
+    " begin ": " start ",
+    " about ": " around ",
+    " many ": " plenty of ",
+    " old ": " ancient ",
+}
 
 
 def _near_duplicate(article: Article, rng: random.Random) -> Article:
@@ -131,8 +142,16 @@ def _add_pii(article: Article, rng: random.Random) -> list[str]:
         emails[1] = f"office@{rng.choice(EMAIL_DOMAINS)}"
     ips = [_public_ip(rng), _public_ip(rng)]
     subject = article.title.lower()
-    ctx = {"subject": subject, "email": emails[0], "email2": emails[1], "ip": ips[0], "ip2": ips[1], "name": first,
-           "contact": contact, "month": rng.choice(MONTHS)}
+    ctx = {
+        "subject": subject,
+        "email": emails[0],
+        "email2": emails[1],
+        "ip": ips[0],
+        "ip2": ips[1],
+        "name": first,
+        "contact": contact,
+        "month": rng.choice(MONTHS),
+    }
     chosen = rng.sample(PII_SENTENCES, rng.randint(3, 4))
     if not any("{ip" in s for s in chosen):
         chosen[-1] = PII_SENTENCES[1]
@@ -143,25 +162,41 @@ def _add_pii(article: Article, rng: random.Random) -> list[str]:
     return [x for x in [*emails, *ips] if x in text]
 
 
-def _render(page: Page, site: str, nav: tuple[str, ...], rng: random.Random, footer: str = "All rights reserved.",
-            by: str = "By") -> None:
+def _render(
+    page: Page,
+    site: str,
+    nav: tuple[str, ...],
+    rng: random.Random,
+    footer: str = "All rights reserved.",
+    by: str = "By",
+) -> None:
     assert page.article is not None
     _, author = _person(rng)
     if page.lang in FOREIGN:
         author = rng.choice(FOREIGN[page.lang]["names"])
     related = None
     if page.lang == "en" and rng.random() < 0.7:
-        related = [_format(rng.choice(GARDEN_TITLES + COOK_TITLES), {
-            "Plant": _cap(rng.choice(GARDEN_PLANTS)[0]), "Dish": _title(rng.choice(DISHES)[0]), "town": _town(rng)})
-            for _ in range(3)]
-    text = render_article_html(page.article, site, nav, author, _date_text(rng), page.url, page.charset, related,
-                               footer, by)
+        related = [
+            _format(
+                rng.choice(GARDEN_TITLES + COOK_TITLES),
+                {
+                    "Plant": _cap(rng.choice(GARDEN_PLANTS)[0]),
+                    "Dish": _title(rng.choice(DISHES)[0]),
+                    "town": _town(rng),
+                },
+            )
+            for _ in range(3)
+        ]
+    text = render_article_html(
+        page.article, site, nav, author, _date_text(rng), page.url, page.charset, related, footer, by
+    )
     try:
         page.body = text.encode(page.charset)
     except UnicodeEncodeError:
         page.charset = "utf-8"
-        text = render_article_html(page.article, site, nav, author, _date_text(rng), page.url, "utf-8", related,
-                                   footer, by)
+        text = render_article_html(
+            page.article, site, nav, author, _date_text(rng), page.url, "utf-8", related, footer, by
+        )
         page.body = text.encode("utf-8")
     page.words = page.article.words()
 
@@ -175,20 +210,31 @@ _E = html.escape
 
 def _nav(items: tuple[str, ...] | list[str]) -> str:
     links = "".join(f'<li><a href="/{_slug(i) if i != items[0] else ""}">{_E(i)}</a></li>' for i in items)
-    return f"<nav class=\"main-nav\"><ul>{links}</ul></nav>"
+    return f'<nav class="main-nav"><ul>{links}</ul></nav>'
 
 
 def _head(title: str, charset: str, canonical: str | None, description: str = "") -> str:
     canon = f'<link rel="canonical" href="{_E(canonical)}">\n' if canonical else ""
     desc = f'<meta name="description" content="{_E(description)}">\n' if description else ""
-    return (f'<head>\n<meta charset="{charset}">\n<meta name="viewport" content="width=device-width, '
-            f'initial-scale=1">\n<title>{_E(title)}</title>\n{desc}{canon}'
-            f'<link rel="stylesheet" href="/static/site.css">\n</head>')
+    return (
+        f'<head>\n<meta charset="{charset}">\n<meta name="viewport" content="width=device-width, '
+        f'initial-scale=1">\n<title>{_E(title)}</title>\n{desc}{canon}'
+        f'<link rel="stylesheet" href="/static/site.css">\n</head>'
+    )
 
 
-def render_article_html(article: Article, site: str, nav: tuple[str, ...], author: str, date: str, url: str,
-                        charset: str = "utf-8", related: list[str] | None = None,
-                        footer: str = "All rights reserved.", by: str = "By") -> str:
+def render_article_html(
+    article: Article,
+    site: str,
+    nav: tuple[str, ...],
+    author: str,
+    date: str,
+    url: str,
+    charset: str = "utf-8",
+    related: list[str] | None = None,
+    footer: str = "All rights reserved.",
+    by: str = "By",
+) -> str:
     """A realistic article page: head, header/nav, <article> with <h1>/<h2>/<p>, aside and footer."""
     body = [f"<h1>{_E(article.title)}</h1>", f'<p class="byline">{_E(by)} {_E(author)} | {_E(date)}</p>']
     for heading, paragraphs in article.sections:
@@ -201,27 +247,78 @@ def render_article_html(article: Article, site: str, nav: tuple[str, ...], autho
         aside = f'<aside class="related"><h3>Related</h3><ul>{items}</ul></aside>\n'
     first = article.sections[0][1][0] if article.sections and article.sections[0][1] else ""
     description = " ".join(first.split()[:24])
-    return (f'<!DOCTYPE html>\n<html lang="{article.lang}">\n'
-            f"{_head(f'{article.title} | {site}', charset, url, description)}\n<body>\n"
-            f'<header class="site-header"><div class="logo"><a href="/">{_E(site)}</a></div>\n{_nav(nav)}</header>\n'
-            f'<main>\n<article class="post">\n' + "\n".join(body) + "\n</article>\n" + aside + "</main>\n"
-            f'<footer class="site-footer"><p>&copy; {date[-4:]} {_E(site)}. {_E(footer)}</p>'
-            f"{_nav(nav[-2:])}</footer>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="{article.lang}">\n'
+        f"{_head(f'{article.title} | {site}', charset, url, description)}\n<body>\n"
+        f'<header class="site-header"><div class="logo"><a href="/">{_E(site)}</a></div>\n{_nav(nav)}</header>\n'
+        f'<main>\n<article class="post">\n' + "\n".join(body) + "\n</article>\n" + aside + "</main>\n"
+        f'<footer class="site-footer"><p>&copy; {date[-4:]} {_E(site)}. {_E(footer)}</p>'
+        f"{_nav(nav[-2:])}</footer>\n</body>\n</html>\n"
+    )
 
 
 BOILER_LINKS = (
-    "Home", "About Us", "Contact", "Blog", "Shop", "Careers", "Press", "Help Centre", "FAQ", "Sitemap", "Login",
-    "Register", "My Account", "Basket", "Wishlist", "Store Locator", "Gift Cards", "Delivery", "Returns",
-    "Size Guide", "Newsletter", "Events", "Offers", "New Arrivals", "Best Sellers", "Brands", "Accessibility",
-    "Terms", "Privacy", "Cookies", "Affiliates", "Investors", "Partners", "Support", "Track Order",
-)  # fmt: skip
+    "Home",
+    "About Us",
+    "Contact",
+    "Blog",
+    "Shop",
+    "Careers",
+    "Press",
+    "Help Centre",
+    "FAQ",
+    "Sitemap",
+    "Login",
+    "Register",
+    "My Account",
+    "Basket",
+    "Wishlist",
+    "Store Locator",
+    "Gift Cards",
+    "Delivery",
+    "Returns",
+    "Size Guide",
+    "Newsletter",
+    "Events",
+    "Offers",
+    "New Arrivals",
+    "Best Sellers",
+    "Brands",
+    "Accessibility",
+    "Terms",
+    "Privacy",
+    "Cookies",
+    "Affiliates",
+    "Investors",
+    "Partners",
+    "Support",
+    "Track Order",
+)
 BOILER_CATEGORIES = (
-    "Garden Tools", "Kitchenware", "Outdoor Furniture", "Lighting", "Bedding", "Storage", "Paint", "Flooring",
-    "Pet Supplies", "Toys", "Stationery", "Bathroom", "Tiles", "Curtains", "Rugs", "Barbecues",
-)  # fmt: skip
+    "Garden Tools",
+    "Kitchenware",
+    "Outdoor Furniture",
+    "Lighting",
+    "Bedding",
+    "Storage",
+    "Paint",
+    "Flooring",
+    "Pet Supplies",
+    "Toys",
+    "Stationery",
+    "Bathroom",
+    "Tiles",
+    "Curtains",
+    "Rugs",
+    "Barbecues",
+)
 BOILER_SHOPS = (
-    "Oakfield Home Store", "Brightwell Hardware", "Northgate Outlet", "Hazelbury Supplies", "Redmore Direct",
-)  # fmt: skip
+    "Oakfield Home Store",
+    "Brightwell Hardware",
+    "Northgate Outlet",
+    "Hazelbury Supplies",
+    "Redmore Direct",
+)
 
 
 def _boilerplate_html(rng: random.Random, charset: str) -> tuple[str, int, str]:
@@ -231,19 +328,20 @@ def _boilerplate_html(rng: random.Random, charset: str) -> tuple[str, int, str]:
     town = _town(rng)
     pieces = [
         '<div class="cookie-banner">We use cookies to improve your experience. <a href="/cookies">Cookie '
-        'settings</a> <button>Accept all</button> <button>Reject</button></div>',
+        "settings</a> <button>Accept all</button> <button>Reject</button></div>",
         f'<header><div class="logo"><a href="/">{_E(shop)}</a></div>'
         f'<div class="top-links">{" | ".join(_E(x) for x in links[:6])}</div>{_nav(links)}</header>',
         f'<div class="breadcrumb"><a href="/">Home</a> &gt; <a href="/c">{_E(cats[0])}</a> &gt; Page '
         f"{rng.randint(2, 40)}</div>",
-        '<div class="categories"><ul>' + "".join(f'<li><a href="/c/{_slug(c)}">{_E(c)}</a></li>' for c in cats)
+        '<div class="categories"><ul>'
+        + "".join(f'<li><a href="/c/{_slug(c)}">{_E(c)}</a></li>' for c in cats)
         + "</ul></div>",
         f'<div class="promo">Free delivery over {rng.choice((25, 30, 40, 50))} pounds | Click and collect | '
         f"Price match</div>",
         '<div class="newsletter">Sign up to our newsletter <input type="email" placeholder="Your email"> '
         "<button>Subscribe</button></div>",
         '<div class="social">Follow us: Facebook | Instagram | Pinterest | YouTube</div>',
-        f'<footer>{_nav(rng.sample(BOILER_LINKS, 10))}<p>&copy; {rng.randint(2015, 2024)} {_E(shop)}, {_E(town)}. '
+        f"<footer>{_nav(rng.sample(BOILER_LINKS, 10))}<p>&copy; {rng.randint(2015, 2024)} {_E(shop)}, {_E(town)}. "
         f"All rights reserved.</p></footer>",
     ]
     if rng.random() < 0.5:  # a strap line, no full sentence
@@ -251,15 +349,28 @@ def _boilerplate_html(rng: random.Random, charset: str) -> tuple[str, int, str]:
         pieces.insert(4, f"<p>Welcome to {_E(shop)} - {_E(cats[-1].lower())} and more since {since}</p>")
     words = sum(len(re.sub(r"<[^>]+>", " ", p).split()) for p in pieces)
     title = f"{rng.choice(cats)} | {shop}"
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n{_head(title, charset, None)}\n<body>\n' + "\n".join(pieces)
-            + "\n</body>\n</html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en">\n{_head(title, charset, None)}\n<body>\n'
+        + "\n".join(pieces)
+        + "\n</body>\n</html>\n"
+    )
     return page, words, title
 
 
 SPAM_PRODUCTS = (
-    "watches", "sunglasses", "handbags", "phone cases", "sneakers", "perfume", "headphones", "vitamins",
-    "jerseys", "gift cards", "followers", "laptops",
-)  # fmt: skip
+    "watches",
+    "sunglasses",
+    "handbags",
+    "phone cases",
+    "sneakers",
+    "perfume",
+    "headphones",
+    "vitamins",
+    "jerseys",
+    "gift cards",
+    "followers",
+    "laptops",
+)
 SPAM_MODS = ("cheap", "best", "discount", "buy", "top", "replica", "free", "online", "sale", "wholesale", "new")
 
 
@@ -284,8 +395,11 @@ def _spam_html(rng: random.Random, charset: str) -> tuple[str, int, str]:
         rng.shuffle(body)
     words = sum(len(re.sub(r"<[^>]+>", " ", b).split()) for b in body)
     title = f"Cheap {product} - buy {product} online - best {product} discount"
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n{_head(title, charset, None)}\n<body>\n<div class="content">\n'
-            + "\n".join(body) + "\n</div>\n</body>\n</html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en">\n{_head(title, charset, None)}\n<body>\n<div class="content">\n'
+        + "\n".join(body)
+        + "\n</div>\n</body>\n</html>\n"
+    )
     return page, words, title
 
 

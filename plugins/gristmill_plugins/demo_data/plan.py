@@ -91,12 +91,29 @@ def _plan(config: SyntheticCrawlConfig, seed: int) -> list[Page]:
             orig = pages[orig_index]
             assert orig.article is not None
             if category == "exact_dup":
-                page = Page(number, category, orig.sub, prng.choice(MIRROR_HOSTS), orig.slug, body=orig.body,
-                            charset=orig.charset, words=orig.words, dup_of=orig.number, article=orig.article)
+                page = Page(
+                    number,
+                    category,
+                    orig.sub,
+                    prng.choice(MIRROR_HOSTS),
+                    orig.slug,
+                    body=orig.body,
+                    charset=orig.charset,
+                    words=orig.words,
+                    dup_of=orig.number,
+                    article=orig.article,
+                )
             else:
                 site = prng.choice(SCRAPER_SITES)
-                page = Page(number, category, orig.sub, _host(site), orig.slug, dup_of=orig.number,
-                            article=_near_duplicate(orig.article, prng))
+                page = Page(
+                    number,
+                    category,
+                    orig.sub,
+                    _host(site),
+                    orig.slug,
+                    dup_of=orig.number,
+                    article=_near_duplicate(orig.article, prng),
+                )
                 _render(page, site, ("Home", "Trending", "Lifestyle", "Food", "Travel", "Contact"), prng)
             page.original = orig
         elif category == "non_english":
@@ -120,8 +137,11 @@ def _plan(config: SyntheticCrawlConfig, seed: int) -> list[Page]:
         else:
             maker = _boilerplate_html if category == "boilerplate" else _spam_html
             text, words, title = maker(prng, "utf-8")
-            host = _host(title.split("|")[-1]) if category == "boilerplate" else f"{prng.choice(SPAM_MODS)}-" \
-                f"{_slug(title.split()[1])}-{prng.randint(10, 99)}.example"
+            host = (
+                _host(title.split("|")[-1])
+                if category == "boilerplate"
+                else f"{prng.choice(SPAM_MODS)}-{_slug(title.split()[1])}-{prng.randint(10, 99)}.example"
+            )
             page = Page(number, category, "page", host, _slug(title), body=text.encode("utf-8"), words=words)
         pages.append(page)
     return pages

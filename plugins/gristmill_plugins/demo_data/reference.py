@@ -9,8 +9,8 @@ import random
 from pydantic import Field
 
 from gristmill import StageConfig, StageContext, StageResult, StageSpec, Table
-from gristmill.documents import DocumentWriter
-from gristmill.plots import histogram
+from gristmill.lib.documents import DocumentWriter
+from gristmill.lib.plots import histogram
 from gristmill_plugins.demo_data.article import Article
 from gristmill_plugins.demo_data.categories import TOPICS
 from gristmill_plugins.demo_data.english import make_article

@@ -9,7 +9,7 @@ data already holds the domain. Three files, deterministic by seed::
     eval.jsonl     {"prompt": [...], "answer": "N"}                        held out: no question in it appears in
                                                                            sft.jsonl or prompts.jsonl
 
-:func:`gristmill.verify.is_correct` checks a completion against ``answer`` exactly.
+:func:`gristmill.lib.verify.is_correct` checks a completion against ``answer`` exactly.
 
 ``task_documents`` turns ``sft.jsonl`` (only: prompts and eval stay unseen) into pretraining ``documents`` — each
 problem as plain text, question + " " + worked solution, the way the crawl's maths articles print it — and passes
@@ -26,9 +26,9 @@ from typing import Any
 from pydantic import Field
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table
-from gristmill.documents import DocumentWriter, document_shards, iter_documents
-from gristmill.plots import bar_chart
-from gristmill.verify import extract_answer
+from gristmill.lib.documents import DocumentWriter, document_shards, iter_documents
+from gristmill.lib.plots import bar_chart
+from gristmill.lib.verify import extract_answer
 from gristmill_plugins.demo_data.maths import _math_problem
 from gristmill_plugins.demo_data.vocab import _base_context
 
@@ -88,21 +88,27 @@ def run_arithmetic_tasks(ctx: StageContext, config: ArithmeticTasksConfig, input
     def user(question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": question}]
 
-    _write(ctx.output_dir / "sft.jsonl", [
-        {"messages": user(q) + [{"role": "assistant", "content": s}], "answer": a} for q, s, a, _ in sft])
+    _write(
+        ctx.output_dir / "sft.jsonl",
+        [{"messages": user(q) + [{"role": "assistant", "content": s}], "answer": a} for q, s, a, _ in sft],
+    )
     _write(ctx.output_dir / "prompts.jsonl", [{"prompt": user(q), "answer": a} for q, _, a, _ in pool])
-    _write(ctx.output_dir / "eval.jsonl", [{"prompt": user(q), "answer": a} for q, _, a, _ in held_out])  # fmt: skip
+    _write(ctx.output_dir / "eval.jsonl", [{"prompt": user(q), "answer": a} for q, _, a, _ in held_out])
     kinds = Counter(k for *_, k in held_out + sft + pool)
     return StageResult(
-        counts={"sft_examples": len(sft), "prompts": len(pool), "eval_examples": len(held_out),
-                "templates": len(kinds)},  # fmt: skip
+        counts={
+            "sft_examples": len(sft),
+            "prompts": len(pool),
+            "eval_examples": len(held_out),
+            "templates": len(kinds),
+        },
         metadata={
             "samples": Table([{"question": q, "solution": s, "answer": a} for q, s, a, _ in sft[:5]]),
             "templates": Table([{"template": k, "problems": kinds[k]} for k in sorted(kinds)]),
             "problems_per_template": bar_chart(
                 sorted(kinds), [kinds[k] for k in sorted(kinds)], "problems per template (all splits)", "problems"
             ),
-            "verifier": "gristmill.verify.is_correct(completion, answer): the number after the last "
+            "verifier": "gristmill.lib.verify.is_correct(completion, answer): the number after the last "
             "'The answer is' must equal answer",
         },
     )
@@ -206,16 +212,26 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
                 picked = order[start : start + config.problems_per_document]
                 text = config.separator.join(f"{problems[i][0]} {problems[i][1]}" for i in picked)
                 doc_id = f"task-{seed}-{epoch}-{start // config.problems_per_document}"
-                meta = {"source": "arithmetic_tasks", "epoch": epoch, "problems": len(picked),
-                        "sft_rows": picked, "answers": [problems[i][2] for i in picked]}  # fmt: skip
+                meta = {
+                    "source": "arithmetic_tasks",
+                    "epoch": epoch,
+                    "problems": len(picked),
+                    "sft_rows": picked,
+                    "answers": [problems[i][2] for i in picked],
+                }
                 writer.write({"text": text, "id": doc_id, "metadata": meta})
                 task_chars += len(text)
                 if len(samples) < 3:
                     samples.append({"id": doc_id, "problems": len(picked), "text": text[:300]})
             ctx.progress(epoch + 1, config.repeat, "epochs")
         task_docs = writer.count
-    ctx.log.info("task_documents: %d passthrough documents + %d task documents (%d problems × %d epochs)",
-                 documents_in, task_docs, len(problems), config.repeat)  # fmt: skip
+    ctx.log.info(
+        "task_documents: %d passthrough documents + %d task documents (%d problems × %d epochs)",
+        documents_in,
+        task_docs,
+        len(problems),
+        config.repeat,
+    )
     return StageResult(
         counts={
             "documents_in": documents_in,

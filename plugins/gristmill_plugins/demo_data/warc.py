@@ -25,8 +25,9 @@ def _record_id(rng: random.Random) -> str:
     return f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}>"
 
 
-def _write_file(path: Path, pages: list[Page], rng: random.Random, clock: datetime, index: int, total: int,
-                seed: int) -> tuple[int, datetime]:
+def _write_file(
+    path: Path, pages: list[Page], rng: random.Random, clock: datetime, index: int, total: int, seed: int
+) -> tuple[int, datetime]:
     """Write one .warc.gz; returns (records written, clock after the last record)."""
     records = 0
     with open(path, "wb") as fh:
@@ -49,8 +50,9 @@ def _write_file(path: Path, pages: list[Page], rng: random.Random, clock: dateti
         robots_host = pages[0].host if pages else "gristmill.example"
         robots = b"User-agent: *\nDisallow: /cart/\nDisallow: /search\n"
         clock += timedelta(seconds=rng.randint(1, 9))
-        records += _write_pair(writer, f"https://{robots_host}/robots.txt", robots, "text/plain", rng, clock, info_id,
-                               {})
+        records += _write_pair(
+            writer, f"https://{robots_host}/robots.txt", robots, "text/plain", rng, clock, info_id, {}
+        )
         for page in pages:
             clock += timedelta(seconds=rng.randint(1, 20))
             extra = {"WARC-Gristmill-Category": page.category, "WARC-Gristmill-Language": page.lang}
@@ -65,39 +67,66 @@ def _write_file(path: Path, pages: list[Page], rng: random.Random, clock: dateti
     return records, clock
 
 
-def _write_pair(writer: WARCWriter, url: str, body: bytes, ctype: str, rng: random.Random, when: datetime,
-                info_id: str, extra: dict[str, str]) -> int:
+def _write_pair(
+    writer: WARCWriter,
+    url: str,
+    body: bytes,
+    ctype: str,
+    rng: random.Random,
+    when: datetime,
+    info_id: str,
+    extra: dict[str, str],
+) -> int:
     """A request record followed by its response record."""
     host, _, path = url[len("https://") :].partition("/")
     resp_id, req_id = _record_id(rng), _record_id(rng)
-    http = StatusAndHeaders("200 OK", [
-        ("Date", format_datetime(when, usegmt=True)),
-        ("Server", rng.choice(("nginx", "Apache", "cloudflare", "LiteSpeed"))),
-        ("Content-Type", ctype),
-        ("Content-Length", str(len(body))),
-        ("Connection", "close"),
-    ], protocol="HTTP/1.1")
+    http = StatusAndHeaders(
+        "200 OK",
+        [
+            ("Date", format_datetime(when, usegmt=True)),
+            ("Server", rng.choice(("nginx", "Apache", "cloudflare", "LiteSpeed"))),
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ],
+        protocol="HTTP/1.1",
+    )
     payload_type = ctype.split(";")[0]
-    resp = writer.create_warc_record(url, "response", payload=BytesIO(body), length=len(body), http_headers=http,
-                                     warc_headers_dict={
-                                         "WARC-Record-ID": resp_id,
-                                         "WARC-Date": _warc_date(when),
-                                         "WARC-Warcinfo-ID": info_id,
-                                         "WARC-Identified-Payload-Type": payload_type,
-                                         **extra,
-                                     })
-    req_http = StatusAndHeaders(f"GET /{path} HTTP/1.1", [
-        ("Host", host),
-        ("User-Agent", USER_AGENT),
-        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-        ("Accept-Language", "en-US,en;q=0.5"),
-    ], is_http_request=True)
-    req = writer.create_warc_record(url, "request", http_headers=req_http, warc_headers_dict={
-        "WARC-Record-ID": req_id,
-        "WARC-Date": _warc_date(when),
-        "WARC-Warcinfo-ID": info_id,
-        "WARC-Concurrent-To": resp_id,
-    })
+    resp = writer.create_warc_record(
+        url,
+        "response",
+        payload=BytesIO(body),
+        length=len(body),
+        http_headers=http,
+        warc_headers_dict={
+            "WARC-Record-ID": resp_id,
+            "WARC-Date": _warc_date(when),
+            "WARC-Warcinfo-ID": info_id,
+            "WARC-Identified-Payload-Type": payload_type,
+            **extra,
+        },
+    )
+    req_http = StatusAndHeaders(
+        f"GET /{path} HTTP/1.1",
+        [
+            ("Host", host),
+            ("User-Agent", USER_AGENT),
+            ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("Accept-Language", "en-US,en;q=0.5"),
+        ],
+        is_http_request=True,
+    )
+    req = writer.create_warc_record(
+        url,
+        "request",
+        http_headers=req_http,
+        warc_headers_dict={
+            "WARC-Record-ID": req_id,
+            "WARC-Date": _warc_date(when),
+            "WARC-Warcinfo-ID": info_id,
+            "WARC-Concurrent-To": resp_id,
+        },
+    )
     writer.write_record(req)
     writer.write_record(resp)
     return 2

@@ -6,7 +6,7 @@ the list's content is part of the config and of the cache key). Matching is whol
 default; a document is dropped when one list matches more than ``max_hits`` times. Kept documents get the number
 of matches in ``metadata[hits_field]``.
 
-The stage is built with :func:`gristmill.kit.document_filter`, so it runs as a datatrove pipeline on the
+The stage is built with :func:`gristmill.lib.kit.document_filter`, so it runs as a datatrove pipeline on the
 configured ``executor`` and reports counts, a sample of dropped documents, a bar chart of drops per list and
 the ``min_documents_kept`` check without any code of its own.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill import StageSpec, hookimpl
-from gristmill.kit import FilterConfig, document_filter, reason_key
+from gristmill.lib.kit import FilterConfig, document_filter, reason_key
 from pydantic import Field, model_validator
 
 
@@ -56,8 +56,10 @@ class KeywordFilterConfig(FilterConfig):
                 raise ValueError(f"keyword_files.{name}: cannot read {file}: {exc.strerror or exc}") from exc
             entries = [line.split("#", 1)[0] for line in lines]
             lists.setdefault(reason_key(str(name)), []).extend(e for e in entries if e.strip())
-        cleaned = {name: list(dict.fromkeys(" ".join(str(w).split()) for w in words if str(w).strip()))
-                   for name, words in lists.items()}  # fmt: skip
+        cleaned = {
+            name: list(dict.fromkeys(" ".join(str(w).split()) for w in words if str(w).strip()))
+            for name, words in lists.items()
+        }
         cleaned = {name: words for name, words in cleaned.items() if words}
         if not cleaned:
             raise ValueError("keyword_filter needs at least one non-empty list in keywords or keyword_files")

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from gristmill.documents import DocumentWriter, iter_documents
+from gristmill.lib.documents import DocumentWriter, iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
 from pydantic import ValidationError
 

@@ -1,0 +1,5 @@
+"""``python -m gristmill.cli``: the ``gristmill`` command."""
+
+from gristmill.cli import main
+
+raise SystemExit(main())

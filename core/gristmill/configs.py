@@ -1,0 +1,42 @@
+"""Config bases of the stage contract: every stage config, and the launch block of stages that train."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StageConfig(BaseModel):
+    """Base for stage config models: unknown fields are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoConfig(StageConfig):
+    """A stage without options."""
+
+
+class LaunchConfig(BaseModel):
+    """Where a ``launch: accelerate`` stage runs (the ``launch:`` block of a training stage's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "inline", "child"] = Field(
+        "auto",
+        description="inline: in the Dagster run process; child: an accelerate launch job; auto: a child when "
+        "more than one process/machine or a GPU is present, else inline.",
+    )
+    processes: int = Field(1, ge=1, description="Processes per machine (GPUs per machine; CPU processes on CPU).")
+    machines: int = Field(1, ge=1, description="Machines in the job (accelerate --num_machines).")
+    machine_rank: int = Field(0, ge=0, description="This machine's rank (accelerate --machine_rank).")
+    main_process_ip: str | None = Field(None, description="Rank-0 machine address for multi-machine jobs.")
+    main_process_port: int | None = Field(None, ge=1, le=65535, description="Rank-0 port (default: accelerate's).")
+    gpu_ids: str | None = Field(None, description='GPUs to use, e.g. "0,1" (accelerate --gpu_ids); None: all.')
+    extra_args: list[str] = Field(default_factory=list, description="More `accelerate launch` flags, verbatim.")
+
+
+class LaunchableConfig(StageConfig):
+    """Base config of stages declared with ``launch="accelerate"``: their ``launch:`` block says where they run."""
+
+    launch: LaunchConfig = Field(
+        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
+    )

@@ -1,0 +1,1 @@
+"""The Dagster layer: translates pipelines into assets, checks, sensors, schedules; the instance."""

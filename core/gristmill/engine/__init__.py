@@ -1,0 +1,1 @@
+"""The engine: artifact store, running one stage instance (cache, launch, commit), launching children."""

@@ -1,0 +1,179 @@
+"""Run one stage instance against the store: resolve inputs, hit the cache or run and commit.
+
+Independent of Dagster: the asset factory and tests call :func:`execute`.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gristmill import __version__
+from gristmill.engine.launch import launch_stage
+from gristmill.engine.store import ArtifactStore, StoreError, cache_key, disk_full_error
+from gristmill.pipeline.config import Pipeline, StageInstance
+from gristmill.pipeline.rounds import previous_round
+from gristmill.pipeline.sources import resolve_source
+from gristmill.plugins import get_plugin_manager
+from gristmill.stage import Artifact, ProgressFn, StageContext, decode_metadata, encode_metadata
+
+log = logging.getLogger("gristmill.engine.runner")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Outcome of :func:`execute`: the committed artifact and whether it came from the cache."""
+
+    artifact: Artifact
+    cache_hit: bool
+    duration_s: float
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return dict(self.artifact.manifest.get("counts", {}))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return decode_metadata(self.artifact.manifest.get("metadata", {}))
+
+
+def _artifact_of(pipeline: Pipeline, ref: str, store: ArtifactStore, where: str, partition: str | None) -> Artifact:
+    if ref in pipeline.sources:
+        return resolve_source(ref, pipeline.sources[ref])
+    upstream = store.latest(ref, partition)
+    if upstream is None:
+        which = f"{ref!r} ({partition})" if partition else repr(ref)
+        raise StoreError(f"{where} reads {which}, which has no artifact in {store.root} yet; materialize {which} first")
+    return upstream
+
+
+def resolve_inputs(
+    pipeline: Pipeline, inst: StageInstance, store: ArtifactStore, partition: str | None = None
+) -> dict[str, Any]:
+    """Input artifacts of ``inst``: sources from their files, stages from the store's ``latest``.
+
+    A list input gets a list (a partitioned stage in it: every committed round, in order). A partitioned
+    instance reads partitioned inputs at its own partition, and — when its stage declares ``previous?`` — its
+    own artifact from the round before ``partition`` (none for round 1; an error if that round is missing).
+    """
+    inputs: dict[str, Any] = {}
+    for param, value in inst.inputs.items():
+        where = f"stage {inst.name!r}: input {param!r}"
+        if isinstance(value, list):
+            arts: list[Artifact] = []
+            for ref in value:
+                if ref in pipeline.stages and pipeline.stages[ref].partitioned:
+                    arts.extend(_artifact_of(pipeline, ref, store, where, p) for p in store.partitions(ref))
+                else:
+                    arts.append(_artifact_of(pipeline, ref, store, where, None))
+            inputs[param] = arts
+            continue
+        own = partition if value in pipeline.stages and pipeline.stages[value].partitioned else None
+        inputs[param] = _artifact_of(pipeline, value, store, where, own)
+    if inst.partitioned and partition is not None and inst.spec.input_kind("previous") == inst.spec.output:
+        before = previous_round(partition)
+        if before is not None:
+            inputs["previous"] = _artifact_of(pipeline, inst.name, store, f"stage {inst.name!r} ({partition})", before)
+    return inputs
+
+
+def execute(
+    pipeline: Pipeline,
+    name: str,
+    store: ArtifactStore,
+    partition: str | None = None,
+    logger: logging.Logger | None = None,
+    progress_fn: ProgressFn | None = None,
+    force: bool = False,
+) -> Execution:
+    """Materialize stage instance ``name``: reuse the cached artifact or run the stage and commit."""
+    inst = pipeline.stages[name]
+    spec = inst.spec
+    logger = logger or log
+    started = time.monotonic()
+    inputs = resolve_inputs(pipeline, inst, store, partition)
+    input_hashes = {
+        param: art.content_hash if isinstance(art, Artifact) else [a.content_hash for a in art]
+        for param, art in inputs.items()
+    }
+    artifact_id = cache_key(spec.name, spec.version, inst.config_hash, input_hashes, inst.seed, partition)
+
+    cached = None if force else store.lookup(name, artifact_id, partition)
+    if cached is not None:
+        store.set_latest(name, artifact_id, partition)
+        return Execution(cached, True, time.monotonic() - started)
+
+    try:
+        artifact, ctx = _run_and_commit(pipeline, name, store, partition, logger, progress_fn, inputs, artifact_id)
+    except OSError as exc:
+        full = disk_full_error(exc, store.root, f"materializing {name!r}" + (f" ({partition})" if partition else ""))
+        if full is None:
+            raise
+        raise full from exc
+    if ctx.resume_dir is not None:
+        store.drop_resume_dir(name, artifact_id, partition)
+    _notify_finished(spec, artifact, ctx, logger)
+    return Execution(artifact, False, time.monotonic() - started)
+
+
+def _run_and_commit(
+    pipeline: Pipeline,
+    name: str,
+    store: ArtifactStore,
+    partition: str | None,
+    logger: logging.Logger,
+    progress_fn: ProgressFn | None,
+    inputs: dict[str, Any],
+    artifact_id: str,
+) -> tuple[Artifact, StageContext]:
+    """Run the stage into a fresh staging folder and commit its output (the staging folder goes either way)."""
+    inst = pipeline.stages[name]
+    spec = inst.spec
+    started = time.monotonic()
+    with store.staging() as staging:
+        ctx = StageContext(
+            instance=name,
+            output_dir=staging.out,
+            work_dir=staging.work,
+            log=logger,
+            seed=inst.seed,
+            partition_key=partition,
+            resume_dir=store.resume_dir(name, artifact_id, partition) if spec.launch == "accelerate" else None,
+            progress_fn=progress_fn,
+        )
+        result = launch_stage(spec, ctx, inst.config, inputs)
+        manifest = {
+            "stage": spec.name,
+            "stage_version": spec.version,
+            "code_version": inst.code_version,
+            "config": inst.config.model_dump(mode="json"),
+            "config_hash": inst.config_hash,
+            "seed": inst.seed,
+            "inputs": {p: _input_record(a) for p, a in inputs.items()},
+            "counts": dict(result.counts),
+            "metadata": encode_metadata(result.metadata),
+            "duration_s": round(time.monotonic() - started, 3),
+            "gristmill_version": __version__,
+        }
+        artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition)
+    return artifact, ctx
+
+
+def _input_record(art: Artifact | list[Artifact]) -> Any:
+    """What the manifest says of an input: asset, partition, id and content hash (a list for list inputs)."""
+    if isinstance(art, list):
+        return [_input_record(a) for a in art]
+    return {
+        "ref": art.manifest.get("asset", art.kind),
+        "partition": art.manifest.get("partition"),
+        "id": art.id,
+        "content_hash": art.content_hash,
+    }
+
+
+def _notify_finished(spec: Any, artifact: Artifact, ctx: StageContext, logger: logging.Logger) -> None:
+    for impl in get_plugin_manager().hook.gristmill_stage_finished.get_hookimpls():
+        try:
+            impl.function(spec=spec, artifact=artifact, context=ctx)
+        except Exception:  # noqa: BLE001 - an observer must not fail the run
+            logger.exception("plugin %r: gristmill_stage_finished raised", impl.plugin_name)

@@ -1,0 +1,1 @@
+"""Pipelines: YAML config → validated stage instances, raw sources, iterative rounds."""
