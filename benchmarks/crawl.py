@@ -6,8 +6,9 @@ Usage::
 
 WARC_FOLDER defaults to ``../shared/data/web``; every ``*.warc.gz`` in it is read. Each measurement is
 repeated N times (after one warm-up run of each variant, which pays for imports, spaCy and the URL
-blocklist extraction) and the median is reported. "Bare" is :func:`gristmill_plugins.crawl_filter.build_pipeline`
-run by datatrove's stock ``LocalPipelineExecutor`` (its loguru output is sent to /dev/null); "stage" is
+blocklist extraction) and the median is reported. "Bare" is
+:func:`gristmill_plugins.crawl_filter.pipeline.build_pipeline` run by datatrove's stock ``LocalPipelineExecutor``
+(its loguru output is sent to /dev/null); "stage" is
 the whole stage through ``gristmill.testing.run_stage``, so it also pays for stats parsing, reading the
 output back for the sample/length histogram and the PNG; "dagster" is the full gristmill path: a pipeline
 with the folder as a source, materialized by Dagster (ephemeral instance) into a fresh artifact store
@@ -33,7 +34,8 @@ from datatrove.executor import LocalPipelineExecutor
 from gristmill.dagster.assets import build_assets
 from gristmill.pipeline.config import validate_pipeline
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.crawl_filter import SPEC, CrawlFilterConfig, build_pipeline
+from gristmill_plugins.crawl_filter import SPEC, CrawlFilterConfig
+from gristmill_plugins.crawl_filter.pipeline import build_pipeline
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from gristmill.dagster.assets import build_assets, build_definitions, source_observations
+from gristmill.dagster.assets import build_assets
+from gristmill.dagster.definitions import build_definitions
+from gristmill.dagster.sources import source_observations
 from gristmill.engine.runner import execute
 from gristmill.engine.store import ArtifactStore
 from gristmill.pipeline.config import load_pipeline, validate_pipeline

@@ -5,11 +5,11 @@ Usage::
     .venv/bin/python benchmarks/dedup.py [TEXT_FOLDER] [--copies N] [--fraction F] [--repeat N]
 
 The corpus: every ``*.txt`` in TEXT_FOLDER (default ``../shared/data/pretrain``) cut into documents of
-100–300 words (:func:`gristmill_plugins.minhash_dedup.paragraph_documents`); scaled up to ``--copies`` versions of
+100–300 words (:func:`tests.support.near_duplicates.paragraph_documents`); scaled up to ``--copies`` versions of
 it, each but the first with its vocabulary permuted (a random bijection of whitespace tokens, so copies share
 no shingles and stay unrelated, with the same word statistics); then a near duplicate of a random
 ``--fraction`` of the documents, with 5–10 % of the words substituted, deleted or followed by an inserted
-word, is planted at a later position (:func:`gristmill_plugins.minhash_dedup.plant_near_duplicates`).
+word, is planted at a later position (:func:`tests.support.near_duplicates.plant_near_duplicates`).
 
 Measured in the same run, on the same documents and parameters:
 
@@ -30,9 +30,10 @@ and of the removed documents, and precision/recall of the planted pairs (goal �
 import os
 import sys
 
-# Run as a script, its folder comes first on sys.path, where benchmarks/tokenize.py would shadow the stdlib module.
+# Run as a script, its folder comes first on sys.path, where benchmarks/tokenize.py would shadow the stdlib module;
+# the repository root takes its place (the evaluation data comes from tests.support).
 if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
-    sys.path.pop(0)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 import argparse
 import gc
@@ -48,17 +49,10 @@ from datasketch import MinHash, MinHashLSH
 
 from gristmill.lib.documents import DocumentWriter, iter_documents
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.minhash_dedup import (
-    SPEC,
-    MinHashDedupConfig,
-    band_hashes,
-    lsh_pairs,
-    minhash_signatures,
-    paragraph_documents,
-    plant_near_duplicates,
-    resolve_lsh,
-    shingles,
-)
+from gristmill_plugins.minhash_dedup import SPEC, MinHashDedupConfig
+from gristmill_plugins.minhash_dedup.lsh import band_hashes, lsh_pairs, resolve_lsh
+from gristmill_plugins.minhash_dedup.minhash import minhash_signatures, shingles
+from tests.support.near_duplicates import paragraph_documents, plant_near_duplicates
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pretrain"
 SEED = 1

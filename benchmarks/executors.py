@@ -42,7 +42,8 @@ from gristmill.lib.executors import quiet_datatrove_logs
 from gristmill.lib.kit import FilterConfig, document_filter
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.crawl_filter import SPEC as CRAWL_SPEC
-from gristmill_plugins.crawl_filter import CrawlFilterConfig, build_pipeline
+from gristmill_plugins.crawl_filter import CrawlFilterConfig
+from gristmill_plugins.crawl_filter.pipeline import build_pipeline
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KEYWORDS = re.compile(r"(?<!\w)(?:money|fortune|marriage|sword|crown)(?!\w)", re.IGNORECASE)

@@ -48,7 +48,8 @@ from gristmill.lib.textclf import (
     zeroed_allocations,
 )
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.quality import CLASSIFIER_SPEC, FILTER_SPEC
+from gristmill_plugins.quality_classifier import SPEC as CLASSIFIER_SPEC
+from gristmill_plugins.quality_filter import SPEC as FILTER_SPEC
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SPAM = "buy cheap click here free casino bonus win now best price loans offer subscribe deal discount replica"

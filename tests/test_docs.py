@@ -11,7 +11,7 @@ from gristmill.cli import docgen
 from gristmill.configs import StageConfig
 from gristmill.pipeline.config import PipelineDef, RoundsDef, SourceDef, StageDef
 from gristmill.plugins import RegisteredStage, StageRegistry, collect_stages, create_plugin_manager
-from gristmill.stage import StageSpec
+from gristmill.stage import Input, StageSpec
 from tests.conftest import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
@@ -130,7 +130,11 @@ def test_generator_picks_up_a_new_stage_and_flags_undocumented_nested_fields():
     spec = StageSpec(
         name="toy_doc",
         version="2",
-        inputs={"documents": "documents", "extra?": "documents"},
+        inputs={
+            "documents": "documents",
+            "extra": Input("documents", optional=True),
+            "many": Input("model", many=True),
+        },
         output="report",
         config=_ToyConfig,
         run=_toy_run,
@@ -139,7 +143,8 @@ def test_generator_picks_up_a_new_stage_and_flags_undocumented_nested_fields():
     text = docgen.stage_reference(registry)
     section = text.split("\n## `toy_doc`\n", 1)[1].split("\n## ", 1)[0]
     assert "Do toy things." in section and "Second paragraph" not in section
-    assert "`documents`: documents, `extra?`: documents → `report`" in section
+    assert "`documents`: documents, `extra`: documents (optional), `many`: list of model → `report`" in section
+    assert "* **run policy:** launch `inline` · retries 2 · **group:** `stages`" in section
     level = "| `level` | `int` (≥ 1) | `3` | A level \\| with a pipe, &lt;angle> and <code>a&#124;b</code> code. |"
     assert level in section
     assert '| `inner` | [`_Inner`](#_inner) | `{"documented": 2}` | Nested block. |' in section

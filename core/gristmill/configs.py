@@ -16,7 +16,7 @@ class NoConfig(StageConfig):
 
 
 class LaunchConfig(BaseModel):
-    """Where a ``launch: accelerate`` stage runs (the ``launch:`` block of a training stage's config)."""
+    """Where an accelerate-launched stage runs (the ``launch:`` block of a training stage's config)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,7 +35,8 @@ class LaunchConfig(BaseModel):
 
 
 class LaunchableConfig(StageConfig):
-    """Base config of stages declared with ``launch="accelerate"``: their ``launch:`` block says where they run."""
+    """Base config of stages whose run policy launches with accelerate (``policy=TRAINING``): the ``launch:`` block
+    says where they run. ``StageSpec`` rejects such a stage whose config does not subclass this."""
 
     launch: LaunchConfig = Field(
         default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."

@@ -4,9 +4,10 @@ A plugin is a module (or object) with functions marked ``@gristmill.hookimpl`` w
 match the specs below. Built-in stages use exactly these hooks.
 """
 
-from typing import Any
-
 import pluggy
+
+from gristmill.kinds import ArtifactKind
+from gristmill.stage import Artifact, StageContext, StageSpec
 
 PROJECT = "gristmill"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -14,15 +15,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def gristmill_register_stages() -> list[Any]:
+def gristmill_register_stages() -> list[StageSpec]:
     """Return the :class:`gristmill.stage.StageSpec` s this plugin provides.
 
-    Return data, do not mutate globals. Stage names must be unique across plugins.
+    Return data, do not mutate globals. Stage names must be unique across plugins; every kind a stage names must
+    be a built-in kind or one that a plugin registers with ``gristmill_register_kinds``.
     """
 
 
 @hookspec
-def gristmill_stage_finished(spec: Any, artifact: Any, context: Any) -> None:
+def gristmill_register_kinds() -> list[ArtifactKind]:
+    """Return the :class:`gristmill.kinds.ArtifactKind` s this plugin adds to the built-in ones.
+
+    A kind with a ``source_glob`` may also be declared by a pipeline's raw sources. Kind names must be unique
+    (built-in kinds included); kinds are collected before stages, so any plugin's stages may use them.
+    """
+
+
+@hookspec
+def gristmill_stage_finished(spec: StageSpec, artifact: Artifact, context: StageContext) -> None:
     """Called after a stage instance has committed its output artifact.
 
     ``spec`` is the :class:`~gristmill.stage.StageSpec`, ``artifact`` the committed

@@ -1,7 +1,8 @@
-"""Plugin manager: built-in stage modules and ``gristmill`` entry points, through one hook.
+"""Plugin manager: built-in stage modules and ``gristmill`` entry points, through the same hooks.
 
-A plugin that fails to import, raises in its hook, or returns the wrong thing is reported as a
-:class:`PluginError` naming it; every other plugin still loads.
+Artifact kinds are collected first (the built-in ones plus ``gristmill_register_kinds``), then stages
+(``gristmill_register_stages``, each checked against the kinds). A plugin that fails to import, raises in its
+hook, or returns the wrong thing is reported as a :class:`PluginError` naming it; every other plugin still loads.
 """
 
 import importlib
@@ -15,6 +16,7 @@ from types import ModuleType
 import pluggy
 
 from gristmill import hookspecs
+from gristmill.kinds import ArtifactKind, kinds_by_name, source_kinds
 from gristmill.stage import StageSpec
 
 log = logging.getLogger("gristmill.plugins")
@@ -29,7 +31,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.minhash_dedup",
     "gristmill_plugins.tokenizer",
     "gristmill_plugins.tokens",
-    "gristmill_plugins.quality",
+    "gristmill_plugins.quality_classifier",
+    "gristmill_plugins.quality_filter",
+    "gristmill_plugins.topic_classifier",
     "gristmill_plugins.data_mix",
     "gristmill_plugins.pretrain",
     "gristmill_plugins.retrieval_docs",
@@ -61,10 +65,17 @@ class RegisteredStage:
 
 @dataclass
 class StageRegistry:
-    """Stages by name, with the plugin that provides each and any plugin errors."""
+    """Stages by name, with the plugin that provides each, the artifact kinds and any plugin errors."""
 
     stages: dict[str, RegisteredStage] = field(default_factory=dict)
     errors: list[PluginError] = field(default_factory=list)
+    kinds: dict[str, ArtifactKind] = field(default_factory=kinds_by_name)
+    kind_plugins: dict[str, str] = field(default_factory=dict)  # kind → the plugin that added it (not built-ins)
+
+    @property
+    def source_kinds(self) -> dict[str, ArtifactKind]:
+        """The kinds a pipeline's raw source may declare."""
+        return source_kinds(self.kinds)
 
     def get(self, name: str) -> StageSpec:
         if name not in self.stages:
@@ -77,10 +88,14 @@ def autoload_enabled() -> bool:
     return os.environ.get(AUTOLOAD_OFF_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
 
 
-def _error(errors: list[PluginError], plugin: str, exc: BaseException, what: str) -> None:
-    err = PluginError(plugin, f"{what}: {type(exc).__name__}: {exc}")
+def _report(errors: list[PluginError], plugin: str, message: str) -> None:
+    err = PluginError(plugin, message)
     log.error("%s", err)
     errors.append(err)
+
+
+def _error(errors: list[PluginError], plugin: str, exc: BaseException, what: str) -> None:
+    _report(errors, plugin, f"{what}: {type(exc).__name__}: {exc}")
 
 
 def create_plugin_manager(
@@ -115,9 +130,33 @@ def create_plugin_manager(
     return pm, errors
 
 
+def collect_kinds(pm: pluggy.PluginManager, registry: StageRegistry) -> None:
+    """Add each plugin's ``gristmill_register_kinds`` to ``registry.kinds`` (built-in kinds first)."""
+    for impl in pm.hook.gristmill_register_kinds.get_hookimpls():
+        plugin = impl.plugin_name
+        try:
+            kinds = impl.function()
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, not raised
+            _error(registry.errors, plugin, exc, "gristmill_register_kinds raised")
+            continue
+        if not isinstance(kinds, list | tuple) or not all(isinstance(k, ArtifactKind) for k in kinds):
+            got = type(kinds).__name__ if not isinstance(kinds, list | tuple) else [type(k).__name__ for k in kinds]
+            _report(registry.errors, plugin, f"gristmill_register_kinds must return a list of ArtifactKind, got {got}")
+            continue
+        for kind in kinds:
+            if kind.name in registry.kinds:
+                owner = repr(registry.kind_plugins[kind.name]) if kind.name in registry.kind_plugins else "gristmill"
+                _report(registry.errors, plugin, f"artifact kind {kind.name!r} already registered by {owner}")
+                continue
+            registry.kinds[kind.name] = kind
+            registry.kind_plugins[kind.name] = plugin
+
+
 def collect_stages(pm: pluggy.PluginManager, errors: list[PluginError] | None = None) -> StageRegistry:
-    """Call ``gristmill_register_stages`` on each plugin separately, so one failure names its plugin."""
+    """Collect kinds, then call ``gristmill_register_stages`` on each plugin separately, so one failure names its
+    plugin; a stage naming an unknown kind is an error of its plugin and is not registered."""
     registry = StageRegistry(errors=list(errors or []))
+    collect_kinds(pm, registry)
     for impl in pm.hook.gristmill_register_stages.get_hookimpls():
         plugin = impl.plugin_name
         try:
@@ -127,11 +166,16 @@ def collect_stages(pm: pluggy.PluginManager, errors: list[PluginError] | None = 
             continue
         if not isinstance(specs, list | tuple) or not all(isinstance(s, StageSpec) for s in specs):
             got = type(specs).__name__ if not isinstance(specs, list | tuple) else [type(s).__name__ for s in specs]
-            msg = f"gristmill_register_stages must return a list of StageSpec, got {got}"
-            registry.errors.append(PluginError(plugin, msg))
-            log.error("plugin %r: %s", plugin, msg)
+            _report(registry.errors, plugin, f"gristmill_register_stages must return a list of StageSpec, got {got}")
             continue
         for spec in specs:
+            unknown = [k for k in dict.fromkeys(spec.kinds) if k not in registry.kinds]
+            if unknown:
+                known = ", ".join(sorted(registry.kinds))
+                _report(
+                    registry.errors, plugin, f"stage {spec.name!r}: unknown artifact kind(s) {unknown}; known: {known}"
+                )
+                continue
             if spec.name in registry.stages:
                 other = registry.stages[spec.name].plugin
                 registry.errors.append(PluginError(plugin, f"stage {spec.name!r} already registered by {other!r}"))

@@ -7,26 +7,14 @@ factory turns the spec into a Dagster asset and the result into Dagster metadata
 """
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gristmill.configs import StageConfig
-
-# Artifact kinds and their on-disk formats (DESIGN §5).
-ARTIFACT_KINDS: dict[str, str] = {
-    "warc": "WARC(.gz) files of crawled pages",
-    "documents": "datatrove JSONL(.gz) shards with text, id, metadata",
-    "classifier": "fastText .bin model",
-    "tokenizer": "Hugging Face tokenizer directory (tokenizer.json)",
-    "tokens": "packed uint16/uint32 token shards + index JSON",
-    "model": "Hugging Face model directory (config.json + *.safetensors)",
-    "dataset": "JSONL in TRL conversational / preference formats",
-    "report": "JSON report (+ PNG plots)",
-}
+from gristmill.checks import CheckOutcome, CheckSpec
+from gristmill.configs import LaunchableConfig, StageConfig
 
 
 @dataclass(frozen=True)
@@ -48,11 +36,61 @@ class Artifact:
         """How error messages name it: ``"<asset> artifact <id> (<path>)"`` (the kind when there is no asset)."""
         return f"{self.manifest.get('asset', self.kind)} artifact {self.id} ({self.path})"
 
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: Mapping[str, Any]) -> "Artifact":
+        """The committed artifact in ``path`` described by its ``manifest.json`` (the store's one reader)."""
+        files = tuple(path / f["path"] for f in manifest.get("files", []))
+        return cls(manifest["kind"], path, manifest["id"], manifest["content_hash"], files, dict(manifest))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form (child launch requests); :meth:`from_json` reads it back."""
+        return {
+            "kind": self.kind,
+            "path": str(self.path),
+            "id": self.id,
+            "content_hash": self.content_hash,
+            "files": [str(f) for f in self.files],
+            "manifest": dict(self.manifest),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Artifact":
+        """Inverse of :meth:`to_json`."""
+        files = tuple(Path(f) for f in data.get("files", []))
+        return cls(data["kind"], Path(data["path"]), data["id"], data["content_hash"], files, data.get("manifest", {}))
+
+    def input_record(self) -> dict[str, Any]:
+        """What a manifest says of this artifact as an input: asset, partition, id and content hash."""
+        return {
+            "ref": self.manifest.get("asset", self.kind),
+            "partition": self.manifest.get("partition"),
+            "id": self.id,
+            "content_hash": self.content_hash,
+        }
+
     def glob(self, pattern: str) -> list[Path]:
         """Data files of this artifact matching ``pattern`` (a file-name glob), sorted."""
         if self.files:
             return sorted(p for p in self.files if p.match(pattern))
         return sorted(p for p in self.path.rglob(pattern) if p.is_file())
+
+
+InputValue = Artifact | list[Artifact]
+
+
+def encode_input(value: InputValue) -> Any:
+    """JSON form of an input (one artifact, or a list for inputs that take many)."""
+    return [a.to_json() for a in value] if isinstance(value, list) else value.to_json()
+
+
+def decode_input(data: Any) -> InputValue:
+    """Inverse of :func:`encode_input`."""
+    return [Artifact.from_json(d) for d in data] if isinstance(data, list) else Artifact.from_json(data)
+
+
+def input_record(value: InputValue) -> Any:
+    """What a manifest says of an input (a list for list inputs); see :meth:`Artifact.input_record`."""
+    return [a.input_record() for a in value] if isinstance(value, list) else value.input_record()
 
 
 @dataclass
@@ -86,31 +124,52 @@ class StageResult:
 
     counts: dict[str, int | float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """Result of a :class:`CheckSpec` evaluated on a finished artifact."""
-
-    passed: bool
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """A quality gate on a stage's output; becomes a Dagster asset check.
-
-    ``check(counts, config)`` receives the result's counts and the stage config.
-    A failing blocking check stops downstream assets from materializing.
-    """
-
-    name: str
-    description: str
-    check: Callable[[Mapping[str, Any], Any], CheckOutcome]
-    blocking: bool = True
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)  # filled by the engine, never by the stage
 
 
 ProgressFn = Callable[[int, int | None, str], None]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One declared input of a stage: the artifact kind it accepts.
+
+    ``optional``: a pipeline may leave it unwired (the stage's ``inputs`` then has no such key). ``many``: it is
+    wired to a list of sources/stages and the stage gets ``list[Artifact]`` (a round-partitioned stage in the list
+    contributes every committed round, in order).
+    """
+
+    kind: str
+    optional: bool = False
+    many: bool = False
+    description: str = ""
+
+    def summary(self) -> str:
+        """``kind``, ``list of kind``, with `` (optional)`` when it may be left unwired."""
+        return ("list of " if self.many else "") + self.kind + (" (optional)" if self.optional else "")
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How the framework runs a stage's instances (the defaults suit a data stage).
+
+    ``launch``: ``"inline"`` calls ``run`` in the materializing process; ``"accelerate"`` lets the config's
+    ``launch:`` block (:class:`~gristmill.configs.LaunchableConfig`) start it as an ``accelerate launch`` child job
+    (several processes, GPUs, machines). ``retries``: default retries after a transient failure (bad input never
+    retries; a pipeline's ``retries:`` overrides it). ``pool``: the Dagster concurrency pool that ``pool: auto``
+    picks (None: no pool). ``resumable``: the run gets ``ctx.resume_dir``, scratch that survives a failed run of
+    the same artifact (checkpoints) and is removed after the commit.
+    """
+
+    launch: Literal["inline", "accelerate"] = "inline"
+    retries: int = 2
+    pool: str | None = None
+    resumable: bool = False
+
+
+TRAINING = RunPolicy(launch="accelerate", retries=0, pool="gristmill_accelerator", resumable=True)
+"""Stages that train: accelerate-launched, never retried (a run is long; it resumes from its checkpoints instead),
+one at a time per device through the shared ``gristmill_accelerator`` pool, with a resume dir."""
 
 
 @dataclass
@@ -118,9 +177,12 @@ class StageContext:
     """What the framework gives a running stage.
 
     ``output_dir`` holds the artifact being written (everything in it is hashed and committed);
-    ``work_dir`` is scratch space (logs, temp files) removed after the run; ``resume_dir`` (training stages,
-    ``launch="accelerate"``) is scratch that survives a failed run of the same artifact and is removed after the
-    commit: checkpoints there let a re-run continue instead of starting over.
+    ``work_dir`` is scratch space (logs, temp files) removed after the run; ``resume_dir`` (stages whose
+    :class:`RunPolicy` is ``resumable``, e.g. :data:`TRAINING`) is scratch that survives a failed run of the same
+    artifact and is removed after the commit: checkpoints there let a re-run continue instead of starting over.
+    ``round`` is the round number of an instance partitioned by rounds (``partition_key`` ``round-003`` → 3; None
+    when unpartitioned); ``previous`` is, for a stage declared with ``rounds=True``, the same instance's artifact
+    of the round before (None in round 1 and for other stages).
     """
 
     instance: str
@@ -129,6 +191,8 @@ class StageContext:
     log: logging.Logger
     seed: int = 0
     partition_key: str | None = None
+    round: int | None = None
+    previous: Artifact | None = None
     resume_dir: Path | None = None
     device: str = "cpu"
     progress_fn: ProgressFn | None = None
@@ -153,48 +217,71 @@ StageFn = Callable[[StageContext, Any, dict[str, Artifact]], StageResult]
 class StageSpec:
     """Describes one stage: its inputs, output, config model and the function that runs it.
 
-    ``inputs`` maps the stage's parameter names to the artifact kind each accepts; a name ending in ``?`` is
-    optional; a name ending in ``*`` takes a list (the stage gets ``list[Artifact]``; a partitioned stage in the
-    list contributes every round). An optional input named ``previous`` of the output's kind is, for a stage
-    partitioned by rounds, the same instance's artifact from the preceding round. ``group`` is the default
-    Dagster asset group.
+    ``inputs`` maps the stage's parameter names to an :class:`Input` (a plain string is a required single input
+    of that kind: ``{"documents": "documents"}``); it is normalized to ``dict[str, Input]``. ``rounds=True``: the
+    stage chains rounds — an instance partitioned by rounds gets, in round N, its own round N−1 artifact as
+    ``ctx.previous``. ``policy`` says how the framework runs it (:class:`RunPolicy`; :data:`TRAINING` for stages
+    that train, whose config must subclass :class:`~gristmill.configs.LaunchableConfig`). ``group`` is the default
+    Dagster asset group. Kinds are checked against the kind registry when the plugin's stages are collected.
     """
 
     name: str
     version: str
-    inputs: dict[str, str]
+    inputs: Mapping[str, Input | str]
     output: str
     config: type[StageConfig]
     run: StageFn
     description: str = ""
-    launch: Literal["inline", "accelerate"] = "inline"
+    policy: RunPolicy = RunPolicy()
+    rounds: bool = False
     checks: tuple[CheckSpec, ...] = ()
     group: str = "stages"
 
     def __post_init__(self) -> None:
-        kinds = [self.output, *self.inputs.values()]
-        unknown = [k for k in kinds if k not in ARTIFACT_KINDS]
-        if unknown:
-            known = sorted(ARTIFACT_KINDS)
-            raise ValueError(f"stage {self.name!r}: unknown artifact kind(s) {unknown}; known: {known}")
         if not self.name.isidentifier():
             raise ValueError(f"stage name {self.name!r} must be a Python identifier")
+        object.__setattr__(self, "inputs", {key: self._input(key, value) for key, value in self.inputs.items()})
+        if self.rounds and "previous" in self.inputs:
+            raise ValueError(
+                f"stage {self.name!r}: rounds=True delivers the previous round as ctx.previous; "
+                "remove the input named 'previous'"
+            )
+        if self.policy.launch == "accelerate" and not (
+            isinstance(self.config, type) and issubclass(self.config, LaunchableConfig)
+        ):
+            raise TypeError(
+                f"stage {self.name!r}: launch='accelerate' needs a config class that subclasses "
+                f"gristmill.configs.LaunchableConfig (its launch: block says where it runs), got {self.config!r}"
+            )
+
+    def _input(self, key: str, value: "Input | str") -> Input:
+        if key.endswith(("?", "*")):
+            flag = "optional=True" if key.endswith("?") else "many=True"
+            kind = value.kind if isinstance(value, Input) else value
+            raise ValueError(
+                f"stage {self.name!r}: input key {key!r}: name suffixes are no longer read; declare "
+                f"{key[:-1]!r}: Input({kind!r}, {flag})"
+            )
+        if isinstance(value, Input):
+            return value
+        if isinstance(value, str):
+            return Input(value)
+        raise TypeError(f"stage {self.name!r}: input {key!r} must be an Input or a kind name, got {value!r}")
 
     @property
     def doc(self) -> str:
         """The description, falling back to the run function's docstring."""
         return self.description or (self.run.__doc__ or "").strip()
 
-    def required_inputs(self) -> dict[str, str]:
-        return {k.rstrip("*"): v for k, v in self.inputs.items() if not k.endswith("?")}
+    @property
+    def launch(self) -> Literal["inline", "accelerate"]:
+        """``policy.launch``."""
+        return self.policy.launch
 
-    def input_kind(self, name: str) -> str | None:
-        """Kind accepted by input ``name`` (declared as ``name``, ``name?`` or ``name*``)."""
-        return self.inputs.get(name) or self.inputs.get(name + "?") or self.inputs.get(name + "*")
-
-    def takes_many(self, name: str) -> bool:
-        """Whether input ``name`` takes a list of artifacts (declared ``name*``)."""
-        return name + "*" in self.inputs
+    @property
+    def kinds(self) -> list[str]:
+        """Every artifact kind the stage names: its output's, then its inputs'."""
+        return [self.output, *(i.kind for i in self.inputs.values())]
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,33 +306,3 @@ def decode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def min_documents_check(stage: str, count_key: str, config_field: str = "min_documents") -> CheckSpec:
-    """The common gate ``min_documents_kept``: ``counts[count_key] >= config.<config_field>``."""
-
-    def check(counts: Mapping[str, Any], config: Any) -> CheckOutcome:
-        kept, floor = int(counts.get(count_key, 0)), getattr(config, config_field)
-        return CheckOutcome(kept >= floor, f"{kept} documents kept (min {floor})")
-
-    return CheckSpec(
-        name="min_documents_kept",
-        description=f"{stage} kept at least config.{config_field} documents",
-        check=check,
-    )
-
-
-def loss_decreased_check() -> CheckSpec:
-    """The training gate ``loss_decreased``: final loss ≤ first loss × (1 − ``config.min_loss_drop``)."""
-
-    def check(counts: Mapping[str, Any], config: Any) -> CheckOutcome:
-        first, final = float(counts.get("first_loss", math.nan)), float(counts.get("final_loss", math.nan))
-        target = first * (1 - config.min_loss_drop)
-        ok = math.isfinite(final) and final <= target
-        return CheckOutcome(ok, f"final loss {final:.4g} vs first {first:.4g} (must be ≤ {target:.4g})")
-
-    return CheckSpec(
-        name="loss_decreased",
-        description="the final training loss is at least config.min_loss_drop below the first step's",
-        check=check,
-    )

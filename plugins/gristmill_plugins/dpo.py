@@ -1,7 +1,7 @@
 """``dpo``: one round of on-policy DPO — sample, score, pair best vs worst, train with TRL's ``DPOTrainer``.
 
 Meant to be partitioned by rounds (``round-001``, ``round-002``, …): round 1 starts from the ``policy`` input,
-round n from ``previous`` — this stage instance's own artifact of round n−1, which the runner passes — so
+round n from ``ctx.previous`` — this stage instance's own artifact of round n−1 (the stage chains rounds) — so
 ``policy_{n+1} = DPO(policy_n)``. Each round:
 
 1. takes its slice of the prompt pool (a seeded permutation of ``file``, ``prompts_per_round`` prompts per round,
@@ -21,25 +21,26 @@ The output is a ``model`` folder (``config.json``, ``model.safetensors``, tokeni
 import json
 import math
 import random
-import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
 from gristmill import (
+    TRAINING,
     Artifact,
     CheckOutcome,
     CheckSpec,
-    StageConfig,
+    Input,
     StageContext,
     StageResult,
     StageSpec,
     Table,
     hookimpl,
 )
-from gristmill.configs import LaunchConfig
 from gristmill.errors import StageInputError
+from gristmill.lib.jsonl import write_jsonl
+from gristmill.lib.post_training import LrScheduler, TrainingConfig, TrainRun
 
 LOSS_TYPES = Literal[
     "sigmoid",
@@ -60,8 +61,8 @@ LOSS_TYPES = Literal[
 ]
 
 
-class DPOStageConfig(StageConfig):
-    """Options of the ``dpo`` stage."""
+class DPOStageConfig(TrainingConfig):
+    """Options of the ``dpo`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("prompts.jsonl", description="Prompt pool file of the prompts dataset ({'prompt', 'answer'}).")
     prompts_per_round: int | None = Field(
@@ -95,18 +96,14 @@ class DPOStageConfig(StageConfig):
         description="Add this times the chosen answers' NLL (TRL loss 'sft') to the DPO loss, as iterative "
         "RPO does for reasoning (Pang et al. 2024): keeps DPO from lowering the likelihood of correct answers; 0: off.",
     )
-    lr: float = Field(5e-6, gt=0, description="Peak learning rate (AdamW, linear decay).")
-    epochs: float = Field(1.0, gt=0, description="Passes over the round's pairs (ignored when max_steps is set).")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
-    batch_size: int = Field(8, ge=1, description="Pairs per device per optimizer step.")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+    lr: float = Field(5e-6, gt=0, description="Peak learning rate (AdamW).")
+    lr_scheduler: LrScheduler = Field("linear", description="Learning-rate schedule after warmup (transformers').")
     max_length: int | None = Field(
         None, ge=8, description="Longest prompt+completion in tokens (longer ones are truncated); None: the context."
     )
     precompute_ref_log_probs: bool = Field(
         False, description="Compute the reference log-probs once before training (no reference model kept in memory)."
     )
-    bf16: bool = Field(True, description="bf16 mixed precision (only used on GPUs that support it).")
     eval_file: str | None = Field(
         "eval.jsonl",
         description="Held-out {'prompt', 'answer'} file of the prompts dataset, scored before and after; skipped "
@@ -117,9 +114,6 @@ class DPOStageConfig(StageConfig):
         0.02, ge=0, le=1, description="Check heldout_accuracy: accuracy may fall by at most this much in a round."
     )
     seed: int | None = Field(None, description="Seed of the prompt windows and sampling; None: the instance seed.")
-    launch: LaunchConfig = Field(
-        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
-    )
 
 
 class DPOStageError(StageInputError):
@@ -152,17 +146,14 @@ def _eval_rows(config: DPOStageConfig, prompts: Artifact) -> tuple[list[dict[str
     return rows, found[0].name
 
 
-def _curves(history: list[dict[str, float]]) -> dict[str, Any]:
-    from gristmill.lib.post_training import history_plot
-
+def _curves(run: TrainRun) -> dict[str, Any]:
     return {
-        "loss_curve": history_plot(
-            history, [("loss", "DPO loss")], "DPO loss curve", baseline=(math.log(2), "start (ln 2)"), marker="."
+        "loss_curve": run.curve(
+            "DPO loss curve", [("loss", "DPO loss")], baseline=(math.log(2), "start (ln 2)"), marker="."
         ),
-        "margins_curve": history_plot(
-            history,
-            [("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")],
+        "margins_curve": run.curve(
             "DPO implicit reward margins",
+            [("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")],
             baseline=(0.0, "0"),
             legend_loc="upper left",
             marker=".",
@@ -178,26 +169,20 @@ def _last(history: list[dict[str, float]], key: str) -> float:
 def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifact]) -> StageResult:
     """One on-policy DPO round: sample K per prompt, pair best vs worst, train against the starting policy."""
     from datasets import Dataset
-    from transformers import PrinterCallback
     from trl import DPOConfig, DPOTrainer
 
     from gristmill.engine.launch import process_state
     from gristmill.lib import post_training as pt
     from gristmill.lib.train.export import load_causal_lm, save_model_dir
-    from gristmill.pipeline.rounds import round_number
 
-    policy, prompts_art, rm_art, previous = (
-        inputs["policy"],
-        inputs["prompts"],
-        inputs.get("reward_model"),
-        inputs.get("previous"),
-    )
+    policy, prompts_art, rm_art = inputs["policy"], inputs["prompts"], inputs.get("reward_model")
+    previous = ctx.previous  # this instance's model of the round before (None in round 1)
     if config.scorer != "verifier" and rm_art is None:
         raise DPOStageError(
             f"dpo: scorer {config.scorer!r} needs the reward_model input (none is wired); "
             "wire a reward model or use scorer: verifier"
         )
-    round_no = round_number(ctx.partition_key) if ctx.partition_key is not None else 1
+    round_no = ctx.round if ctx.round is not None else 1
     start_art, started_from = (previous, "previous") if previous is not None else (policy, "policy")
     if round_no > 1 and previous is None:
         ctx.log.warning(
@@ -273,23 +258,15 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     losses = [config.loss_type, "sft"] if config.nll_weight else [config.loss_type]
     weights = [1.0, config.nll_weight] if config.nll_weight else None
     args = DPOConfig(
-        **pt.trainer_args(
+        **pt.training_args(
             ctx,
-            bf16=config.bf16,
-            learning_rate=config.lr,
-            per_device_train_batch_size=config.batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps or -1,
+            config,
             max_length=config.max_length or context,
             beta=config.beta,
             loss_type=losses,
             loss_weights=weights,
             precompute_ref_log_probs=config.precompute_ref_log_probs,
-            activation_checkpointing=False,
             logging_steps=max(5, steps // 50),
-            logging_first_step=True,
-            lr_scheduler_type="linear",
         )
     )
     # The reference is the round's starting policy: loaded from its validated folder (safetensors only); with
@@ -305,14 +282,11 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         processing_class=tokenizer,
         callbacks=[pt.stage_callback(ctx, history)],
     )
-    trainer.remove_callback(PrinterCallback)
-    start = time.perf_counter()
-    output = trainer.train()
-    seconds = time.perf_counter() - start
-    if not state.is_main_process:
+    run = pt.run_trainer(ctx, trainer, history=history, tokenizer_from=None)  # saved after the held-out scoring
+    if run is None:
         return StageResult()
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    model = run.model
     model.eval()
     tokenizer.padding_side = "left"
     after = None
@@ -322,7 +296,7 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
 
     out = ctx.output_dir
     save_model_dir(model, out, start_art.path)
-    pt.write_jsonl(out / "dpo_pairs.jsonl", pairs)
+    write_jsonl(out / "dpo_pairs.jsonl", pairs, sort_keys=True)
     origin = {"input": started_from, "artifact": start_art.id, "partition": start_art.manifest.get("partition")}
     (out / "training_log.json").write_text(
         json.dumps({"round": ctx.partition_key, "started_from": origin, "history": history}, separators=(",", ":"))
@@ -330,20 +304,19 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         encoding="utf-8",
     )
 
-    losses = [h["loss"] for h in history if "loss" in h]
     counts: dict[str, int | float] = {
         "round": round_no,
         "prompts": len(rows),
         "samples": scored.total,
         "pairs": len(pairs),
         "samples_per_second": round(scored.total / scored.seconds, 2) if scored.seconds > 0 else 0.0,
-        "steps": int(trainer.state.global_step),
-        "first_loss": round(losses[0], 4) if losses else math.nan,
-        "final_loss": round(losses[-1], 4) if losses else math.nan,
+        "steps": run.steps,
+        "first_loss": run.first_loss,
+        "final_loss": run.last_loss,
         "rewards_accuracy": _last(history, "rewards/accuracies"),
         "margins": _last(history, "rewards/margins"),
-        "steps_per_second": round(float(output.metrics.get("train_steps_per_second", 0.0)), 4),
-        "train_seconds": round(seconds, 2),
+        "steps_per_second": round(float(run.output.metrics.get("train_steps_per_second", 0.0)), 4),
+        "train_seconds": run.train_seconds,
     }
     if scored.correct is not None:
         counts["pass_at_1"] = round(scored.pass_at(1) or 0.0, 4)
@@ -355,7 +328,7 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         counts["accuracy_drop"] = round(before["accuracy"] - after["accuracy"], 4)
         counts["eval_examples"] = len(eval_rows)
     metadata: dict[str, Any] = {
-        **_curves(history),
+        **_curves(run),
         "score_distribution": pt.score_histogram(scored, f"on-policy sample scores ({config.scorer})"),
         "samples": Table(pt.samples_table(rows, scored)),
         "round": ctx.partition_key,
@@ -385,13 +358,14 @@ def heldout_accuracy_check(counts: Mapping[str, Any], config: DPOStageConfig) ->
 SPEC = StageSpec(
     name="dpo",
     version="1",
-    inputs={"policy": "model", "prompts": "dataset", "reward_model?": "model", "previous?": "model"},
+    inputs={"policy": "model", "prompts": "dataset", "reward_model": Input("model", optional=True)},
     output="model",
     config=DPOStageConfig,
     run=run_dpo,
     description="One on-policy DPO round (partition by rounds): sample K per prompt, score, pair best vs worst, "
     "train with TRL DPOTrainer from the previous round's policy.",
-    launch="accelerate",
+    policy=TRAINING,
+    rounds=True,
     checks=(
         CheckSpec(
             name="heldout_accuracy",

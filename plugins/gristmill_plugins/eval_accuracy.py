@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import Field
 
-from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
+from gristmill import Artifact, Input, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
 from gristmill.errors import StageInputError
+from gristmill.lib.jsonl import JsonlWriter
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill.lib.verify import is_correct
 
@@ -80,7 +81,7 @@ def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dic
         raise EvalInputError(f"{path}: {len(missing)} question(s) without an 'answer' (first: row {missing[0] + 1})")
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
-    with open(ctx.output_dir / "completions.jsonl", "w", encoding="utf-8") as out:
+    with JsonlWriter(ctx.output_dir / "completions.jsonl") as out:
         for i, art in enumerate(models):
             label = model_label(art)
             started = time.monotonic()
@@ -96,17 +97,13 @@ def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dic
             verdicts = [is_correct(c[0], q["answer"]) for c, q in zip(completions, questions, strict=True)]
             for q, c, ok in zip(questions, completions, verdicts, strict=True):
                 out.write(
-                    json.dumps(
-                        {
-                            "model": label,
-                            "question": q["prompt"][-1]["content"],
-                            "answer": q["answer"],
-                            "completion": c[0],
-                            "correct": ok,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
+                    {
+                        "model": label,
+                        "question": q["prompt"][-1]["content"],
+                        "answer": q["answer"],
+                        "completion": c[0],
+                        "correct": ok,
+                    }
                 )
             correct = sum(verdicts)
             rows.append(
@@ -156,7 +153,7 @@ def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dic
 SPEC = StageSpec(
     name="eval_accuracy",
     version="1",
-    inputs={"models*": "model", "tasks": "dataset"},
+    inputs={"models": Input("model", many=True), "tasks": "dataset"},
     output="report",
     config=EvalAccuracyConfig,
     run=run_eval_accuracy,

@@ -22,20 +22,20 @@ from typing import Any
 from pydantic import Field
 
 from gristmill import (
+    TRAINING,
     Artifact,
     Markdown,
-    StageConfig,
     StageContext,
     StageResult,
     StageSpec,
     Table,
     hookimpl,
 )
-from gristmill.configs import LaunchConfig
+from gristmill.checks import loss_decreased_check
+from gristmill.configs import LaunchableConfig
 from gristmill.errors import StageInputError
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill.lib.train.config import ModelConfig, TrainConfig
-from gristmill.stage import loss_decreased_check
 
 log = logging.getLogger("gristmill.pretrain")
 
@@ -47,7 +47,7 @@ class PretrainModel(ModelConfig):
     max_seq_len: int | None = Field(None, ge=2, description="Context length; None: the tokens artifact's seq_len.")
 
 
-class PretrainConfig(StageConfig):
+class PretrainConfig(LaunchableConfig):
     """Options of the ``pretrain`` stage."""
 
     model: PretrainModel = Field(default_factory=PretrainModel, description="Model shape (see ModelConfig).")
@@ -66,9 +66,6 @@ class PretrainConfig(StageConfig):
         0.1, ge=0, lt=1, description="Check: the final loss is at least this fraction below the first step's."
     )
     log_every: int = Field(10, ge=1, description="Log a metrics line every N steps (progress is reported always).")
-    launch: LaunchConfig = Field(
-        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
-    )
 
 
 class PretrainInputError(StageInputError):
@@ -249,7 +246,7 @@ SPEC = StageSpec(
     config=PretrainConfig,
     run=run_pretrain,
     description="Pretrain a Llama-style model from scratch on packed tokens (accelerate; exact resume).",
-    launch="accelerate",
+    policy=TRAINING,
     checks=(loss_decreased_check(),),
     group="training",
 )

@@ -24,6 +24,7 @@ from gristmill import (
     Artifact,
     CheckOutcome,
     CheckSpec,
+    Input,
     StageConfig,
     StageContext,
     StageResult,
@@ -32,6 +33,7 @@ from gristmill import (
     hookimpl,
 )
 from gristmill.errors import StageInputError
+from gristmill.lib.jsonl import write_jsonl
 
 
 class RejectionSamplingConfig(StageConfig):
@@ -138,9 +140,9 @@ def run_rejection_sampling(
     pairs = pt.preference_pairs(rows, scored, config.min_score_gap)
 
     out = ctx.output_dir
-    pt.write_jsonl(out / "sft.jsonl", sft_rows)
-    pt.write_jsonl(out / "pairs.jsonl", pairs)
-    pt.write_jsonl(out / "ranked.jsonl", ranked)
+    write_jsonl(out / "sft.jsonl", sft_rows, sort_keys=True)
+    write_jsonl(out / "pairs.jsonl", pairs, sort_keys=True)
+    write_jsonl(out / "ranked.jsonl", ranked, sort_keys=True)
     eval_files = [p for p in prompts_art.glob("eval.jsonl") if p.name == "eval.jsonl"]
     if eval_files:
         shutil.copyfile(eval_files[0], out / "eval.jsonl")
@@ -187,7 +189,7 @@ def _enough_sft_rows(counts: dict[str, Any], config: RejectionSamplingConfig) ->
 SPEC = StageSpec(
     name="rejection_sampling",
     version="1",
-    inputs={"model": "model", "prompts": "dataset", "reward_model?": "model"},
+    inputs={"model": "model", "prompts": "dataset", "reward_model": Input("model", optional=True)},
     output="dataset",
     config=RejectionSamplingConfig,
     run=run_rejection_sampling,

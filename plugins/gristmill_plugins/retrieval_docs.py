@@ -15,10 +15,11 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
+from gristmill.checks import min_documents_check
+from gristmill.errors import StageInputError
 from gristmill.lib.documents import DocumentWriter, iter_documents, require_documents
 from gristmill.lib.needle import make_facts, retrieval_text
 from gristmill.lib.plots import bar_chart
-from gristmill.stage import min_documents_check
 
 
 class RetrievalDocsConfig(StageConfig):
@@ -85,7 +86,7 @@ def run_retrieval_docs(ctx: StageContext, config: RetrievalDocsConfig, inputs: d
     require_documents(source, "retrieval_docs")
     pool = _filler_pool(source, config.max_filler_documents)
     if not pool:
-        raise ValueError(f"retrieval_docs: input documents artifact {source.id} ({source.path}) has no text")
+        raise StageInputError(f"retrieval_docs: input documents artifact {source.id} ({source.path}) has no text")
     seed = ctx.seed if config.seed is None else config.seed
     rng = random.Random(f"retrieval_docs:{seed}")
     per_length: dict[int, list[int]] = {n: [0, 0] for n in config.lengths}

@@ -22,7 +22,6 @@ conversations with it.
 import json
 import math
 import random
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,26 +29,34 @@ from typing import Any
 from pydantic import Field
 
 from gristmill import (
+    TRAINING,
     Artifact,
     CheckOutcome,
     CheckSpec,
-    StageConfig,
     StageContext,
     StageResult,
     StageSpec,
     Table,
     hookimpl,
 )
-from gristmill.configs import LaunchConfig
 from gristmill.errors import StageInputError
+from gristmill.lib.jsonl import read_jsonl
 from gristmill.lib.plots import figure_markdown, small_figure
-from gristmill.lib.post_training import DatasetError, Messages, _messages, dataset_file, read_jsonl
+from gristmill.lib.post_training import (
+    DatasetError,
+    LrScheduler,
+    Messages,
+    TrainingConfig,
+    TrainRun,
+    dataset_file,
+    parse_messages,
+)
 
 Pair = dict[str, Messages]
 
 
-class RewardModelConfig(StageConfig):
-    """Options of the ``reward_model`` stage."""
+class RewardModelConfig(TrainingConfig):
+    """Options of the ``reward_model`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("pairs.jsonl", description="Preference-pair JSONL of the dataset (a single-file source: any).")
     ranked_file: str | None = Field(
@@ -61,24 +68,18 @@ class RewardModelConfig(StageConfig):
         0.1, ge=0, lt=1, description="Fraction of prompts (with all their pairs) held out to measure pair accuracy."
     )
     max_pairs: int | None = Field(None, ge=2, description="Use at most this many pairs (seeded sample); None: all.")
-    epochs: float = Field(1.0, gt=0, description="Passes over the training pairs (ignored when max_steps is set).")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
-    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW, linear decay).")
-    batch_size: int = Field(8, ge=1, description="Pairs per device per optimizer step.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
+    lr_scheduler: LrScheduler = Field("linear", description="Learning-rate schedule after warmup (transformers').")
     max_length: int | None = Field(
         None, ge=8, description="Longest prompt+reply in tokens; longer pairs are dropped. None: the model's context."
     )
     center_rewards_coefficient: float | None = Field(
         None, ge=0, description="Weight of the mean-zero reward penalty (TRL; 0.01 is usual). None: off."
     )
-    bf16: bool = Field(True, description="bf16 mixed precision (only used on GPUs that support it).")
     min_pair_accuracy: float = Field(
         0.5, ge=0, le=1, description="Check: held-out pair accuracy (reward(chosen) > reward(rejected)) at least this."
     )
     eval_batch_size: int = Field(16, ge=1, description="Conversations scored per forward pass on the held-out pairs.")
-    launch: LaunchConfig = Field(
-        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
-    )
 
 
 class RewardModelInputError(StageInputError):
@@ -91,7 +92,7 @@ class RewardModelInputError(StageInputError):
 def _response(value: Any, where: str, field: str) -> Messages:
     if isinstance(value, str):
         return [{"role": "assistant", "content": value}]
-    messages = _messages(value, where, field)
+    messages = parse_messages(value, where, field)
     if messages[-1]["role"] != "assistant":
         raise DatasetError(f"{where}: {field} must end with an assistant message")
     return messages
@@ -102,7 +103,7 @@ def expand_ranked(row: Mapping[str, Any], where: str = "ranked list") -> list[Pa
     different scores, ``{"prompt", "chosen": the higher-scored, "rejected": the lower}``. N distinct scores give
     N·(N−1)/2 pairs; tied responses give none. Responses are message lists or plain strings (one assistant turn).
     Pairs come in index order (i < j). Raises :class:`DatasetError` (prefixed with ``where``) on malformed rows."""
-    prompt = _messages(row.get("prompt"), where, "prompt")
+    prompt = parse_messages(row.get("prompt"), where, "prompt")
     responses, scores = row.get("responses"), row.get("scores")
     if not isinstance(responses, list) or not isinstance(scores, list) or len(responses) != len(scores):
         raise DatasetError(f"{where}: 'responses' and 'scores' must be lists of the same length")
@@ -126,7 +127,7 @@ def load_ranked(path: Path) -> tuple[list[Pair], int]:
     """(pairs, number of ranked lists) of a ranked-list JSONL file; errors name ``file:line``."""
     pairs: list[Pair] = []
     lists = 0
-    for lineno, row in read_jsonl(path):
+    for lineno, row in read_jsonl(path, DatasetError):
         pairs.extend(expand_ranked(row, f"{path}:{lineno}"))
         lists += 1
     return pairs, lists
@@ -207,14 +208,11 @@ def _short(messages: Messages, n: int = 120) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _plots(history: list[dict[str, float]], margins: list[float]) -> dict[str, Any]:
-    from gristmill.lib.post_training import history_plot
-
+def _plots(run: TrainRun, margins: list[float]) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "loss_curve": history_plot(
-            history,
-            [("loss", "train loss"), ("accuracy", "train pair accuracy")],
+        "loss_curve": run.curve(
             "reward model loss curve",
+            [("loss", "train loss"), ("accuracy", "train pair accuracy")],
             baseline=(math.log(2), "chance loss (ln 2)"),
         ),
     }
@@ -234,11 +232,9 @@ def _plots(history: list[dict[str, float]], margins: list[float]) -> dict[str, A
 def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Train a scalar reward model on preference pairs and measure pair accuracy on held-out prompts."""
     from datasets import Dataset
-    from transformers import PrinterCallback
     from trl import RewardConfig, RewardTrainer
 
-    from gristmill.engine.launch import process_state
-    from gristmill.lib.post_training import load_preferences, reward_scores, stage_callback, trainer_args
+    from gristmill.lib.post_training import load_preferences, reward_scores, run_trainer, stage_callback, training_args
     from gristmill.lib.train.export import copy_tokenizer
 
     model_art, prefs = inputs["model"], inputs["preferences"]
@@ -273,22 +269,16 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
             f"{limit} tokens)"
         )
 
-    steps = config.max_steps or max(1, math.ceil(len(train_pairs) / config.batch_size * config.epochs))
+    per_step = config.batch_size * config.gradient_accumulation_steps
+    steps = config.max_steps or max(1, math.ceil(len(train_pairs) / per_step * config.epochs))
     history: list[dict[str, float]] = []
     args = RewardConfig(
-        **trainer_args(
+        **training_args(
             ctx,
-            bf16=config.bf16,
-            learning_rate=config.lr,
-            per_device_train_batch_size=config.batch_size,
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps or -1,
+            config,
             max_length=limit,
             center_rewards_coefficient=config.center_rewards_coefficient,
-            activation_checkpointing=False,
             logging_steps=max(5, steps // 100),
-            logging_first_step=True,
-            lr_scheduler_type="linear",
         )
     )
     trainer = RewardTrainer(
@@ -298,14 +288,11 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         processing_class=tokenizer,
         callbacks=[stage_callback(ctx, history)],
     )
-    trainer.remove_callback(PrinterCallback)
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    if not process_state().is_main_process:
+    run = run_trainer(ctx, trainer, history=history, tokenizer_from=None)  # a classifier: saved below, not as an LM
+    if run is None:
         return StageResult()
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    model = run.model
     model.eval()
     chosen = reward_scores(model, tokenizer, [p["prompt"] + p["chosen"] for p in heldout], config.eval_batch_size)
     rejected = reward_scores(model, tokenizer, [p["prompt"] + p["rejected"] for p in heldout], config.eval_batch_size)
@@ -316,8 +303,6 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
     model.save_pretrained(str(ctx.output_dir), safe_serialization=True)
     copy_tokenizer(model_art.path, ctx.output_dir)
 
-    losses = [h["loss"] for h in history if "loss" in h]
-    tail = losses[-max(1, min(10, len(losses) // 4)) :] if losses else []
     counts: dict[str, int | float] = {
         "pairs": len(pairs),
         "ranked_lists": ranked_lists,
@@ -326,10 +311,10 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         "dropped_too_long": dropped,
         "heldout_accuracy": round(accuracy, 4) if margins else math.nan,
         "heldout_margin": round(sum(margins) / len(margins), 4) if margins else math.nan,
-        "first_loss": round(losses[0], 4) if losses else math.nan,
-        "final_loss": round(sum(tail) / len(tail), 4) if tail else math.nan,
-        "steps": int(trainer.state.global_step),
-        "train_seconds": round(seconds, 2),
+        "first_loss": run.first_loss,
+        "final_loss": run.final_loss,
+        "steps": run.steps,
+        "train_seconds": run.train_seconds,
     }
     rows = [
         {
@@ -343,7 +328,7 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         for p, c, r in list(zip(heldout, chosen, rejected, strict=True))[:8]
     ]
     metadata: dict[str, Any] = {
-        **_plots(history, margins),
+        **_plots(run, margins),
         "heldout_pairs": Table(rows),
         "files": [pairs_path.name] + ([ranked_path.name] if ranked_path else []),
         "split": f"by prompt, seed {ctx.seed}: {len(heldout)} held-out pairs",
@@ -366,7 +351,7 @@ SPEC = StageSpec(
     config=RewardModelConfig,
     run=run_reward_model,
     description="Train a scalar reward model (policy backbone + score head) on preference pairs (TRL RewardTrainer).",
-    launch="accelerate",
+    policy=TRAINING,
     checks=(
         CheckSpec(
             name="pair_accuracy",

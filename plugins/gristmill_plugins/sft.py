@@ -20,62 +20,45 @@ artifact.
 
 import math
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from gristmill import (
+    TRAINING,
     Artifact,
     Markdown,
-    StageConfig,
     StageContext,
     StageResult,
     StageSpec,
     Table,
     hookimpl,
 )
-from gristmill.configs import LaunchConfig
+from gristmill.checks import loss_decreased_check
 from gristmill.errors import StageInputError
-from gristmill.lib.post_training import DatasetError, conversation, dataset_file, history_plot, read_jsonl
-from gristmill.stage import loss_decreased_check
+from gristmill.lib.jsonl import read_jsonl
+from gristmill.lib.post_training import DatasetError, TrainingConfig, conversation, dataset_file
 
 GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
-class SFTStageConfig(StageConfig):
-    """Options of the ``sft`` stage."""
+class SFTStageConfig(TrainingConfig):
+    """Options of the ``sft`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("sft.jsonl", description="Conversations JSONL of the dataset (a single-file source: any).")
     max_examples: int | None = Field(None, ge=1, description="Train on the first N examples; None: all.")
-    epochs: float = Field(1.0, gt=0, description="Passes over the examples (ignored when max_steps is set).")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
-    lr: float = Field(2e-5, gt=0, description="Peak learning rate (AdamW).")
-    batch_size: int = Field(8, ge=1, description="Sequences (packed rows when packing) per device per micro-batch.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
     max_length: int | None = Field(
         None, ge=8, description="Tokens per example (packed row when packing); None: the model's context."
     )
     packing: bool = Field(False, description="Pack examples into max_length rows (TRL best-fit decreasing).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of the steps spent warming the LR up.")
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
-        "cosine", description="Learning-rate schedule after warmup."
-    )
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    bf16: bool = Field(True, description="bf16 mixed precision (only used on GPUs that support it).")
-    min_loss_drop: float = Field(
-        0.05, ge=0, lt=1, description="Check: the final loss is at least this fraction below the first step's."
-    )
     eval_file: str | None = Field(
         "eval.jsonl", description="Held-out {prompt, answer} JSONL of the dataset, scored when present (None: never)."
     )
     eval_examples: int = Field(100, ge=1, description="Score at most this many held-out prompts.")
     max_new_tokens: int = Field(64, ge=1, description="Tokens generated per held-out prompt (greedy).")
-    launch: LaunchConfig = Field(
-        default_factory=LaunchConfig, description="inline, or a child accelerate launch job (processes, machines)."
-    )
 
 
 class SFTInputError(StageInputError):
@@ -88,7 +71,7 @@ class SFTInputError(StageInputError):
 def read_examples(path: Path, limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """``(line, conversation row)`` of an SFT JSONL file; bad rows raise :class:`DatasetError` naming file:line."""
     rows = []
-    for lineno, row in read_jsonl(path):
+    for lineno, row in read_jsonl(path, DatasetError):
         rows.append((lineno, conversation(row, f"{path}:{lineno}")))
         if limit and len(rows) >= limit:
             break
@@ -152,43 +135,30 @@ def build_trainer(
 ) -> Any:
     """The ``SFTTrainer`` the stage runs (exposed so tests can inspect its tokenized ``train_dataset``)."""
     from datasets import Dataset
-    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from gristmill.lib.post_training import stage_callback, trainer_args
+    from gristmill.lib.post_training import stage_callback, training_args
 
-    per_step = config.batch_size * config.grad_accum
+    per_step = config.batch_size * config.gradient_accumulation_steps
     estimate = config.max_steps or max(1, math.ceil(len(rows) / per_step * config.epochs))
     model.config.use_cache = False  # packed rows carry position_ids; training never uses the KV cache anyway
     args = SFTConfig(
-        **trainer_args(
+        **training_args(
             ctx,
-            bf16=config.bf16,
-            learning_rate=config.lr,
-            per_device_train_batch_size=config.batch_size,
-            gradient_accumulation_steps=config.grad_accum,
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps or -1,
-            warmup_steps=config.warmup_ratio,
-            lr_scheduler_type=config.lr_scheduler,
-            weight_decay=config.weight_decay,
+            config,
             max_length=max_length,
             packing=config.packing,
             assistant_only_loss=True,
-            activation_checkpointing=False,
             logging_steps=max(5, estimate // 100),
-            logging_first_step=True,
         )
     )
-    trainer = SFTTrainer(
+    return SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list([{"messages": r["messages"]} for r in rows]),
         processing_class=tokenizer,
         callbacks=[stage_callback(ctx, history)],
     )
-    trainer.remove_callback(PrinterCallback)  # progress goes to the stage log instead of stdout
-    return trainer
 
 
 def loss_mask_markdown(tokenizer: Any, example: Mapping[str, Any]) -> Markdown:
@@ -236,8 +206,7 @@ def _score(model: Any, tokenizer: Any, rows: list[dict[str, Any]], config: SFTSt
 def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Fine-tune the model on the dataset's conversations with assistant-only loss."""
     from gristmill.engine.launch import process_state
-    from gristmill.lib.post_training import generate, load_policy, load_prompts
-    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.post_training import generate, load_policy, load_prompts, run_trainer
     from gristmill.lib.verify import is_correct
 
     model_art, dataset = inputs["model"], inputs["dataset"]
@@ -280,13 +249,10 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
     history: list[dict[str, float]] = []
     trainer = build_trainer(ctx, config, model, tokenizer, rows, max_length, history)
     mask_example = loss_mask_markdown(tokenizer, trainer.train_dataset[0])
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    if not state.is_main_process:
+    run = run_trainer(ctx, trainer, history=history, tokenizer_from=model_art)
+    if run is None:
         return StageResult()
 
-    save_model_dir(trainer.accelerator.unwrap_model(trainer.model), ctx.output_dir, model_art.path)
     ctx.progress(0, None, "saved; reloading the folder with AutoModelForCausalLM")
     tuned, tok = load_policy(Artifact("model", ctx.output_dir, "output", "output"), for_generation=True)
     after = _score(tuned, tok, eval_rows, config, state.device) if eval_rows else None
@@ -306,18 +272,12 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
             for r, o in zip(prompts, outs, strict=True)
         ]
 
-    losses = [h["loss"] for h in history if "loss" in h]
-    tail = losses[-max(1, min(10, len(losses) // 4)) :] if losses else []
-    steps = int(trainer.state.global_step)
     counts: dict[str, int | float] = {
         "examples": len(rows),
         "truncated": truncated,
         "dropped_too_long": dropped,
-        "steps": steps,
-        "first_loss": round(losses[0], 4) if losses else math.nan,
-        "final_loss": round(sum(tail) / len(tail), 4) if tail else math.nan,
-        "train_seconds": round(seconds, 2),
-        "steps_per_second": round(steps / seconds, 3) if seconds > 0 else math.nan,
+        **run.counts(),
+        "steps_per_second": round(run.steps / run.seconds, 3) if run.seconds > 0 else math.nan,
     }
     if before is not None and after is not None:
         counts |= {
@@ -327,9 +287,7 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
             "accuracy_after": round(after["accuracy"], 4),
         }
     metadata: dict[str, Any] = {
-        "loss_curve": history_plot(
-            history, [("loss", "train (assistant tokens)")], "sft loss curve", ylabel="loss (nats/token)"
-        ),
+        "loss_curve": run.curve("sft loss curve", [("loss", "train (assistant tokens)")], ylabel="loss (nats/token)"),
         "samples": Table(samples),
         "loss_mask": mask_example,
         "files": [path.name] + ([eval_path.name] if eval_rows and eval_path else []),
@@ -345,7 +303,7 @@ SPEC = StageSpec(
     config=SFTStageConfig,
     run=run_sft,
     description="Supervised fine-tuning on conversations with assistant-only loss (TRL SFTTrainer).",
-    launch="accelerate",
+    policy=TRAINING,
     checks=(loss_decreased_check(),),
     group="training",
 )

@@ -35,6 +35,7 @@ from gristmill import (
     Table,
     hookimpl,
 )
+from gristmill.errors import StageInputError
 from gristmill.lib.documents import iter_documents, require_documents
 from gristmill.lib.plots import histogram
 
@@ -318,7 +319,7 @@ def run_tokenizer(ctx: StageContext, config: TokenizerConfig, inputs: dict[str, 
     ctx.progress(0, None, f"training BPE (vocab {config.vocab_size})")
     tok.train_from_iterator(corpus.training_texts(), trainer=trainer)
     if corpus.train_chars == 0:
-        raise ValueError(
+        raise StageInputError(
             f"tokenizer: no training text in input {source.manifest.get('asset', source.kind)} artifact "
             f"{source.id} ({source.path}): {corpus.scanned} documents read, {corpus.holdout_documents} held out, "
             "the rest empty"

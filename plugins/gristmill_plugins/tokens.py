@@ -354,7 +354,7 @@ def run_tokens(ctx: StageContext, config: TokensConfig, inputs: dict[str, Artifa
     assert index is not None
     train, val = index["splits"]["train"], index["splits"]["validation"]
     if train["sequences"] == 0:
-        raise ValueError(
+        raise StageInputError(
             f"tokens: no full training sequence of {config.seq_len} tokens from input "
             f"{source.manifest.get('asset', source.kind)} artifact {source.id} ({source.path}): only "
             f"{train['document_tokens']} tokens in {train['documents']} documents; lower seq_len"

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from gristmill import Markdown
+from gristmill import Input, Markdown
 from gristmill.lib.documents import DocumentWriter, document_shards, iter_documents
 from gristmill.lib.verify import is_correct
 from gristmill.plugins import collect_stages, create_plugin_manager
@@ -106,5 +106,5 @@ def test_task_documents_registered():
     pm, errors = create_plugin_manager(autoload=False)
     spec = collect_stages(pm, errors).get("task_documents")
     assert spec is TASK_DOCUMENTS_SPEC and spec.output == "documents"
-    assert spec.inputs == {"tasks": "dataset", "documents?": "documents"}
+    assert spec.inputs == {"tasks": Input("dataset"), "documents": Input("documents", optional=True)}
     assert all(info.description for info in TaskDocumentsConfig.model_fields.values())

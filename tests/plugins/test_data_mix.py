@@ -14,20 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from gristmill import Input
 from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.lib.textclf import ModelFileError
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.data_mix import (
-    LLAMA3_WEIGHTS,
-    MIX_SPEC,
-    TOPIC_SPEC,
-    DataMixConfig,
-    apportion,
-    heuristic_category,
-    plan_mix,
-)
+from gristmill_plugins.data_mix import LLAMA3_WEIGHTS, DataMixConfig, apportion, plan_mix
+from gristmill_plugins.data_mix import SPEC as MIX_SPEC
+from gristmill_plugins.data_mix.heuristics import heuristic_category
 from gristmill_plugins.demo_data.foreign import _foreign_article
+from gristmill_plugins.topic_classifier import SPEC as TOPIC_SPEC
 
 FAST = {"bucket": 20_000, "dim": 16, "seed": 1}
 
@@ -261,7 +257,11 @@ def test_stages_are_registered():
     pm, errors = create_plugin_manager(autoload=False)
     registry = collect_stages(pm, errors)
     assert registry.stages["data_mix"].plugin == "gristmill_plugins.data_mix"
-    assert registry.get("data_mix").inputs == {"documents": "documents", "classifier?": "classifier"}
+    assert registry.stages["topic_classifier"].plugin == "gristmill_plugins.topic_classifier"
+    assert registry.get("data_mix").inputs == {
+        "documents": Input("documents"),
+        "classifier": Input("classifier", optional=True),
+    }
     assert registry.get("topic_classifier").output == "classifier"
     for name in ("data_mix", "topic_classifier"):
         for field, info in registry.get(name).config.model_fields.items():

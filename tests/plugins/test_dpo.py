@@ -1,4 +1,4 @@
-"""dpo rounds on the tiny policy: real TRL DPOTrainer training, the held-out gate, chaining rounds via `previous`."""
+"""dpo rounds on the tiny policy: real TRL DPOTrainer training, the held-out gate, rounds chained by ctx.previous."""
 
 import json
 import logging
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gristmill.pipeline.rounds import round_number
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir
 from gristmill_plugins.dpo import SPEC, DPOStageError, heldout_accuracy_check, round_prompts
@@ -29,22 +30,27 @@ TINY = {
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _run(tmp_path: Path, name: str, config: dict, inputs: dict, partition: str | None = None):
+def _run(tmp_path: Path, name: str, config: dict, inputs: dict, partition: str | None = None, previous=None):
+    """Run the stage as the engine does for round ``partition``: ``ctx.round`` and ``ctx.previous`` set."""
     out, work = tmp_path / name / "out", tmp_path / name / "work"
     out.mkdir(parents=True)
     work.mkdir()
     ctx = StageContext(
-        instance="dpo", output_dir=out, work_dir=work, log=logging.getLogger("test.dpo"), partition_key=partition
+        instance="dpo",
+        output_dir=out,
+        work_dir=work,
+        log=logging.getLogger("test.dpo"),
+        partition_key=partition,
+        round=round_number(partition) if partition else None,
+        previous=previous,
     )
     return SPEC.run(ctx, SPEC.config.model_validate(config), inputs), out
 
 
-def _inputs(arithmetic: Path, policy: Path, rm: Path | None = None, previous: Path | None = None) -> dict:
+def _inputs(arithmetic: Path, policy: Path, rm: Path | None = None) -> dict:
     inputs = {"policy": artifact_from_dir("model", policy), "prompts": artifact_from_dir("dataset", arithmetic)}
     if rm is not None:
         inputs["reward_model"] = artifact_from_dir("model", rm)
-    if previous is not None:
-        inputs["previous"] = artifact_from_dir("model", previous)
     return inputs
 
 
@@ -98,7 +104,8 @@ def test_round_two_starts_from_the_previous_round(round_one, arithmetic, tiny_po
     _, previous = round_one
     # A learning rate too small to move the weights: the output equals the round's starting weights.
     config = {**TINY, "lr": 1e-12, "max_steps": 2}
-    result, out = _run(tmp_path, "r2", config, _inputs(arithmetic, tiny_policy, reward_model, previous), "round-002")
+    inputs = _inputs(arithmetic, tiny_policy, reward_model)
+    result, out = _run(tmp_path, "r2", config, inputs, "round-002", previous=artifact_from_dir("model", previous))
     prev, policy, trained = _weights(previous), _weights(tiny_policy), _weights(out)
     assert all(torch.allclose(trained[k], prev[k], atol=1e-6) for k in prev)
     assert any(not torch.allclose(trained[k], policy[k], atol=1e-4) for k in policy)
@@ -151,3 +158,9 @@ def test_no_pairs_and_missing_reward_model_fail_clearly(arithmetic, tiny_policy,
         _run(tmp_path, "b", tiny, _inputs(arithmetic, tiny_policy, reward_model))
     with pytest.raises(DPOStageError, match="eval_file 'missing.jsonl' not found"):
         _run(tmp_path, "c", {**tiny, "eval_file": "missing.jsonl"}, _inputs(arithmetic, tiny_policy, reward_model))
+
+
+def test_training_defaults_are_the_stages_own():
+    c = SPEC.config()
+    assert (c.lr, c.lr_scheduler, c.warmup_ratio, c.warmup_steps, c.weight_decay) == (5e-6, "linear", 0.0, 0, 0.0)
+    assert (c.epochs, c.max_steps, c.batch_size, c.gradient_accumulation_steps, c.bf16) == (1.0, None, 8, 1, True)

@@ -191,3 +191,9 @@ def test_bad_inputs_are_named(tiny_policy, tmp_path):
         run_stage(SPEC, tmp_path / "c", {"max_steps": 1, "max_length": 4096}, inputs)
     with pytest.raises(ModelArtifactError, match=r"not a reward model"):
         load_reward_model(artifact_from_dir("model", tiny_policy))  # a causal LM folder
+
+
+def test_training_defaults_are_the_stages_own():
+    c = RewardModelConfig()
+    assert (c.lr, c.lr_scheduler, c.warmup_ratio, c.warmup_steps, c.weight_decay) == (1e-4, "linear", 0.0, 0, 0.0)
+    assert (c.epochs, c.max_steps, c.batch_size, c.gradient_accumulation_steps, c.bf16) == (1.0, None, 8, 1, True)

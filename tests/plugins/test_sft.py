@@ -175,3 +175,17 @@ def test_a_template_without_generation_blocks_is_refused(arithmetic, tiny_policy
     with pytest.raises(SFTInputError, match=r"chat template of model artifact .*no_generation.*\{% generation %\}"):
         run_stage(SPEC, tmp_path / "out", {"max_steps": 1}, _inputs(folder, arithmetic))
     check_chat_template(AutoTokenizer.from_pretrained(str(tiny_policy)), artifact_from_dir("model", tiny_policy))
+
+
+def test_the_old_grad_accum_name_is_refused_naming_file_stage_and_new_field(tmp_path):
+    from gristmill.pipeline.config import PipelineError, load_pipeline
+
+    path = tmp_path / "pipe.yaml"
+    path.write_text("stages:\n  tune: {stage: sft, config: {grad_accum: 4, lr: 1e-4}}\n", encoding="utf-8")
+    with pytest.raises(PipelineError) as info:
+        load_pipeline(path)
+    assert str(info.value) == (
+        f"{path}: stages.tune.config: grad_accum: 'grad_accum' was renamed 'gradient_accumulation_steps' (got 4)"
+    )
+    config = SFTStageConfig.model_validate({"gradient_accumulation_steps": 4})
+    assert config.gradient_accumulation_steps == 4 and config.warmup_ratio == 0.03 and config.lr_scheduler == "cosine"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gristmill import Markdown
+from gristmill import Input, Markdown
 from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.plugins import collect_stages, create_plugin_manager
 from gristmill.testing import artifact_from_dir, run_stage
@@ -206,7 +206,7 @@ def test_registered_as_builtin_stage():
     pm, errors = create_plugin_manager(autoload=False)
     registry = collect_stages(pm, errors)
     spec = registry.get("tokenizer")
-    assert spec is SPEC and spec.inputs == {"documents": "documents"} and spec.output == "tokenizer"
+    assert spec is SPEC and spec.inputs == {"documents": Input("documents")} and spec.output == "tokenizer"
     assert spec.group == "data"
     assert all(info.description for info in TokenizerConfig.model_fields.values())
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from gristmill import Input
 from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.lib.tokens import TokenDataset, TokensFormatError
 from gristmill.plugins import collect_stages, create_plugin_manager
@@ -211,7 +212,7 @@ def test_config_and_registration():
     assert all(info.description for info in TokensConfig.model_fields.values())
     pm, errors = create_plugin_manager(autoload=False)
     spec = collect_stages(pm, errors).get("tokens")
-    assert spec is SPEC and spec.inputs == {"documents": "documents", "tokenizer": "tokenizer"}
+    assert spec is SPEC and spec.inputs == {"documents": Input("documents"), "tokenizer": Input("tokenizer")}
     assert spec.output == "tokens" and spec.group == "data"
     assert [c.name for c in spec.checks] == ["packing_waste", "validation_sequences"]
     assert SPEC.checks[0].check({"waste_fraction": 0.002}, TokensConfig()).passed

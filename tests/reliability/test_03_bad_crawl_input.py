@@ -11,7 +11,7 @@ from gristmill.dagster.assets import build_assets
 from gristmill.pipeline.config import validate_pipeline
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins.crawl_filter import SPEC
-from tests.plugins.test_crawl import (
+from tests.plugins.test_crawl_filter import (
     BREAD,
     FAST,
     SPAM_WARC,

@@ -10,7 +10,7 @@ from gristmill.lib.train import train
 from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train
 from tests.reliability.test_11_corrupt_models import _gristmill
 
-# fastText training is byte-deterministic too: tests/plugins/test_quality.py::test_same_seed_same_bytes
+# fastText training is byte-deterministic too: tests/plugins/test_quality_classifier.py::test_same_seed_same_bytes
 DATA_PIPELINE = """
 name: data
 stages:

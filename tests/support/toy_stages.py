@@ -9,7 +9,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from gristmill import CheckOutcome, CheckSpec, StageConfig, StageResult, StageSpec, Table, hookimpl
+from gristmill import (
+    TRAINING,
+    CheckOutcome,
+    CheckSpec,
+    Input,
+    LaunchableConfig,
+    StageConfig,
+    StageInputError,
+    StageResult,
+    StageSpec,
+    Table,
+    hookimpl,
+)
 
 
 class WordsConfig(StageConfig):
@@ -72,12 +84,13 @@ UPPER = StageSpec(
 
 
 def next_round(ctx, config: UpperConfig, inputs) -> StageResult:
-    """One line per round: the previous round's lines (or the input's texts) plus this round's key."""
-    start = inputs.get("previous") or inputs["documents"]
+    """One line per round: the previous round's lines (``ctx.previous``, or the input's texts) plus this round's key."""
+    start = ctx.previous or inputs["documents"]
     lines = [line for p in start.glob("*.jsonl") for line in p.read_text(encoding="utf-8").splitlines()]
     lines.append(json.dumps({"id": str(len(lines)), "text": ctx.partition_key or "no round", "metadata": {}}))
     (ctx.output_dir / "00000.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return StageResult(counts={"documents_out": len(lines), "from_previous": int("previous" in inputs)})
+    counts = {"documents_out": len(lines), "from_previous": int(ctx.previous is not None), "round": ctx.round or 0}
+    return StageResult(counts=counts, metadata={"previous_id": ctx.previous.id if ctx.previous else None})
 
 
 def collect(ctx, config: UpperConfig, inputs) -> StageResult:
@@ -90,15 +103,16 @@ def collect(ctx, config: UpperConfig, inputs) -> StageResult:
 ROUND = StageSpec(
     name="toy_round",
     version="1",
-    inputs={"documents": "documents", "previous?": "documents"},
+    inputs={"documents": "documents"},
     output="documents",
     config=UpperConfig,
     run=next_round,
+    rounds=True,
 )
 COLLECT = StageSpec(
     name="toy_collect",
     version="1",
-    inputs={"documents*": "documents"},
+    inputs={"documents": Input("documents", many=True)},
     output="report",
     config=UpperConfig,
     run=collect,
@@ -108,7 +122,10 @@ COLLECT = StageSpec(
 class FlakyConfig(StageConfig):
     attempts_file: str = Field(description="Counts attempts (one line each).")
     fail_first: int = Field(1, description="Attempts that fail before one succeeds.")
-    error: Literal["os", "value"] = Field("os", description="os: a transient OSError; value: bad input.")
+    error: Literal["os", "runtime", "input"] = Field(
+        "os",
+        description="os: a transient OSError; runtime: a crash (RuntimeError); input: bad input (StageInputError).",
+    )
 
 
 def flaky(ctx, config: FlakyConfig, inputs) -> StageResult:
@@ -118,8 +135,10 @@ def flaky(ctx, config: FlakyConfig, inputs) -> StageResult:
     attempts = len(Path(config.attempts_file).read_text(encoding="utf-8").splitlines())
     (ctx.output_dir / "00000.jsonl").write_text('{"id": "0", "text": "half', encoding="utf-8")
     if attempts <= config.fail_first:
-        if config.error == "value":
-            raise ValueError(f"{config.attempts_file}: line 1: not a document")
+        if config.error == "input":
+            raise StageInputError(f"{config.attempts_file}: line 1: not a document")
+        if config.error == "runtime":
+            raise RuntimeError("worker crashed (injected)")
         raise OSError(5, "Input/output error (injected)")
     (ctx.output_dir / "00000.jsonl").write_text('{"id": "0", "text": "whole", "metadata": {}}\n', encoding="utf-8")
     return StageResult(counts={"attempts": attempts})
@@ -157,6 +176,36 @@ def fill(ctx, config: FillConfig, inputs) -> StageResult:
     return StageResult(counts={"megabytes": config.megabytes})
 
 
+class LaunchedConfig(LaunchableConfig):
+    """Only the ``launch:`` block."""
+
+
+def launched(ctx, config: LaunchedConfig, inputs) -> StageResult:
+    """Record what the (child) process got: its pid, the round and the previous round's artifact."""
+    from gristmill.engine.launch import process_state
+
+    seen = {"pid": os.getpid(), "round": ctx.round, "previous": None}
+    if ctx.previous is not None:
+        seen["previous"] = {
+            "id": ctx.previous.id,
+            "kind": ctx.previous.kind,
+            "seen": (ctx.previous.path / "seen.json").is_file(),
+        }
+    if process_state().is_main_process:
+        (ctx.output_dir / "seen.json").write_text(json.dumps(seen), encoding="utf-8")
+    return StageResult(counts={"round": ctx.round or 0})
+
+
+LAUNCHED = StageSpec(
+    name="toy_launched",
+    version="1",
+    inputs={},
+    output="report",
+    config=LaunchedConfig,
+    run=launched,
+    policy=TRAINING,
+    rounds=True,
+)
 FILL = StageSpec(name="toy_fill", version="1", inputs={}, output="report", config=FillConfig, run=fill)
 FLAKY = StageSpec(name="toy_flaky", version="1", inputs={}, output="documents", config=FlakyConfig, run=flaky)
 SLEEP = StageSpec(name="toy_sleep", version="1", inputs={}, output="report", config=SleepConfig, run=sleep)
@@ -164,4 +213,4 @@ SLEEP = StageSpec(name="toy_sleep", version="1", inputs={}, output="report", con
 
 @hookimpl
 def gristmill_register_stages():
-    return [WORDS, UPPER, ROUND, COLLECT, FLAKY, SLEEP, FILL]
+    return [WORDS, UPPER, ROUND, COLLECT, FLAKY, SLEEP, FILL, LAUNCHED]

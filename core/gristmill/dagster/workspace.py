@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from gristmill.dagster.assets import build_definitions
+from gristmill.dagster.definitions import build_definitions
 from gristmill.pipeline.config import PipelineError, load_pipeline
 
 PIPELINE_ENV = "GRISTMILL_PIPELINE"

@@ -1,10 +1,10 @@
-"""Run a stage function: inline in this process, or for ``launch: accelerate`` stages as a child
-``accelerate launch`` job (several CPU processes over gloo, one or more GPUs, several machines).
+"""Run a stage function: inline in this process, or for stages whose ``RunPolicy.launch`` is ``"accelerate"`` as a
+child ``accelerate launch`` job (several CPU processes over gloo, one or more GPUs, several machines).
 
 The child protocol (a small, documented equivalent of Dagster Pipes that also works outside Dagster):
 
 1. The parent writes ``<work_dir>/launch/request.json``: stage name, instance, validated config, input
-   artifacts, output/work/resume folders, seed and partition.
+   artifacts, output/work/resume folders, seed, partition, round and the previous round's artifact.
 2. It runs ``python -m accelerate.commands.launch [flags] --module gristmill.engine.launch_child request.json``
    with stdout/stderr going to ``<work_dir>/launch/accelerate.log``.
 3. Every rank runs the same stage function (the stage decides what only rank 0 writes). Rank 0 streams its log
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.configs import LaunchConfig
-from gristmill.stage import Artifact, StageContext, StageResult, StageSpec, decode_metadata
+from gristmill.stage import Artifact, StageContext, StageResult, StageSpec, decode_metadata, encode_input
 
 
 class StageFailed(RuntimeError):
@@ -72,22 +72,14 @@ def _request(spec: StageSpec, ctx: StageContext, config: Any, inputs: dict[str, 
         "stage": spec.name,
         "instance": ctx.instance,
         "config": config.model_dump(mode="json"),
-        "inputs": {
-            name: {
-                "kind": a.kind,
-                "path": str(a.path),
-                "id": a.id,
-                "content_hash": a.content_hash,
-                "files": [str(f) for f in a.files],
-                "manifest": dict(a.manifest),
-            }
-            for name, a in inputs.items()
-        },
+        "inputs": {name: encode_input(a) for name, a in inputs.items()},
         "output_dir": str(ctx.output_dir),
         "work_dir": str(ctx.work_dir),
         "resume_dir": str(ctx.resume_dir) if ctx.resume_dir else None,
         "seed": ctx.seed,
         "partition_key": ctx.partition_key,
+        "round": ctx.round,
+        "previous": ctx.previous.to_json() if ctx.previous is not None else None,
         "events": str(folder / "events.jsonl"),
         "result": str(folder / "result.json"),
     }
@@ -184,10 +176,10 @@ def run_child(spec: StageSpec, ctx: StageContext, config: Any, inputs: dict[str,
 
 
 def launch_stage(spec: StageSpec, ctx: StageContext, config: Any, inputs: dict[str, Artifact]) -> StageResult:
-    """Call ``spec.run`` inline, or in an ``accelerate launch`` child for ``launch: accelerate`` stages whose
-    ``config.launch`` asks for one; check it returned a :class:`StageResult`."""
-    launch = getattr(config, "launch", None) if spec.launch == "accelerate" else None
-    if isinstance(launch, LaunchConfig) and wants_child(launch):
+    """Call ``spec.run`` inline, or in an ``accelerate launch`` child for stages whose policy launches with
+    accelerate and whose ``config.launch`` (a :class:`~gristmill.configs.LaunchableConfig`, checked by the spec) asks
+    for one; check it returned a :class:`StageResult`."""
+    if spec.policy.launch == "accelerate" and wants_child(config.launch):
         result = run_child(spec, ctx, config, inputs)
     else:
         result = spec.run(ctx, config, inputs)

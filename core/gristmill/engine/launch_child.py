@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.plugins import get_registry
-from gristmill.stage import Artifact, StageContext, StageResult, encode_metadata
+from gristmill.stage import Artifact, StageContext, StageResult, decode_input, encode_metadata
 
 
 class _EventWriter:
@@ -36,17 +36,6 @@ class _EventHandler(logging.Handler):
             self.events.write({"type": "log", "level": record.levelno, "message": record.getMessage()})
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
-
-
-def _artifact(data: dict[str, Any]) -> Artifact:
-    return Artifact(
-        kind=data["kind"],
-        path=Path(data["path"]),
-        id=data["id"],
-        content_hash=data["content_hash"],
-        files=tuple(Path(f) for f in data.get("files", [])),
-        manifest=data.get("manifest", {}),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         log=logger,
         seed=request["seed"],
         partition_key=request["partition_key"],
+        round=request["round"],
+        previous=Artifact.from_json(request["previous"]) if request["previous"] else None,
         resume_dir=Path(request["resume_dir"]) if request["resume_dir"] else None,
         device=str(state.device),
         progress_fn=progress,
     )
-    inputs = {name: _artifact(a) for name, a in request["inputs"].items()}
+    inputs = {name: decode_input(a) for name, a in request["inputs"].items()}
     result = spec.run(ctx, config, inputs)
     if rank == 0:
         if not isinstance(result, StageResult):

@@ -5,17 +5,18 @@ Independent of Dagster: the asset factory and tests call :func:`execute`.
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill import __version__
+from gristmill.checks import CheckOutcome, evaluate_checks
 from gristmill.engine.launch import launch_stage
 from gristmill.engine.store import ArtifactStore, StoreError, cache_key, disk_full_error
 from gristmill.pipeline.config import Pipeline, StageInstance
-from gristmill.pipeline.rounds import previous_round
+from gristmill.pipeline.rounds import previous_round, round_number
 from gristmill.pipeline.sources import resolve_source
 from gristmill.plugins import get_plugin_manager
-from gristmill.stage import Artifact, ProgressFn, StageContext, decode_metadata, encode_metadata
+from gristmill.stage import Artifact, ProgressFn, StageContext, decode_metadata, encode_metadata, input_record
 
 log = logging.getLogger("gristmill.engine.runner")
 
@@ -27,6 +28,12 @@ class Execution:
     artifact: Artifact
     cache_hit: bool
     duration_s: float
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """Names of the checks that did not pass."""
+        return [name for name, outcome in self.checks.items() if not outcome.passed]
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -53,8 +60,7 @@ def resolve_inputs(
     """Input artifacts of ``inst``: sources from their files, stages from the store's ``latest``.
 
     A list input gets a list (a partitioned stage in it: every committed round, in order). A partitioned
-    instance reads partitioned inputs at its own partition, and — when its stage declares ``previous?`` — its
-    own artifact from the round before ``partition`` (none for round 1; an error if that round is missing).
+    instance reads partitioned inputs at its own partition. The previous round is :func:`previous_artifact`.
     """
     inputs: dict[str, Any] = {}
     for param, value in inst.inputs.items():
@@ -70,11 +76,25 @@ def resolve_inputs(
             continue
         own = partition if value in pipeline.stages and pipeline.stages[value].partitioned else None
         inputs[param] = _artifact_of(pipeline, value, store, where, own)
-    if inst.partitioned and partition is not None and inst.spec.input_kind("previous") == inst.spec.output:
-        before = previous_round(partition)
-        if before is not None:
-            inputs["previous"] = _artifact_of(pipeline, inst.name, store, f"stage {inst.name!r} ({partition})", before)
     return inputs
+
+
+def previous_artifact(
+    pipeline: Pipeline, inst: StageInstance, store: ArtifactStore, partition: str | None
+) -> Artifact | None:
+    """For a stage that chains rounds (``StageSpec.rounds``) partitioned by rounds: its own artifact of the round
+    before ``partition`` (None for round 1; an error if that round is missing). None for every other stage."""
+    if not (inst.spec.rounds and inst.partitioned and partition is not None):
+        return None
+    before = previous_round(partition)
+    if before is None:
+        return None
+    return _artifact_of(pipeline, inst.name, store, f"stage {inst.name!r} ({partition})", before)
+
+
+def _recorded(inputs: dict[str, Any], previous: Artifact | None) -> dict[str, Any]:
+    """What the cache key and the manifest's ``inputs`` cover: the inputs, and the previous round as ``previous``."""
+    return inputs if previous is None else {**inputs, "previous": previous}
 
 
 def execute(
@@ -92,19 +112,22 @@ def execute(
     logger = logger or log
     started = time.monotonic()
     inputs = resolve_inputs(pipeline, inst, store, partition)
+    previous = previous_artifact(pipeline, inst, store, partition)
     input_hashes = {
         param: art.content_hash if isinstance(art, Artifact) else [a.content_hash for a in art]
-        for param, art in inputs.items()
+        for param, art in _recorded(inputs, previous).items()
     }
     artifact_id = cache_key(spec.name, spec.version, inst.config_hash, input_hashes, inst.seed, partition)
 
     cached = None if force else store.lookup(name, artifact_id, partition)
     if cached is not None:
         store.set_latest(name, artifact_id, partition)
-        return Execution(cached, True, time.monotonic() - started)
+        return Execution(cached, True, time.monotonic() - started, _checks(inst, cached))
 
     try:
-        artifact, ctx = _run_and_commit(pipeline, name, store, partition, logger, progress_fn, inputs, artifact_id)
+        artifact, ctx = _run_and_commit(
+            pipeline, name, store, partition, logger, progress_fn, inputs, previous, artifact_id
+        )
     except OSError as exc:
         full = disk_full_error(exc, store.root, f"materializing {name!r}" + (f" ({partition})" if partition else ""))
         if full is None:
@@ -113,7 +136,12 @@ def execute(
     if ctx.resume_dir is not None:
         store.drop_resume_dir(name, artifact_id, partition)
     _notify_finished(spec, artifact, ctx, logger)
-    return Execution(artifact, False, time.monotonic() - started)
+    return Execution(artifact, False, time.monotonic() - started, _checks(inst, artifact))
+
+
+def _checks(inst: StageInstance, artifact: Artifact) -> dict[str, CheckOutcome]:
+    """The stage's checks on the committed artifact's counts (the same on a cache hit as after the run)."""
+    return evaluate_checks(inst.spec.checks, artifact.manifest.get("counts", {}), inst.config)
 
 
 def _run_and_commit(
@@ -124,6 +152,7 @@ def _run_and_commit(
     logger: logging.Logger,
     progress_fn: ProgressFn | None,
     inputs: dict[str, Any],
+    previous: Artifact | None,
     artifact_id: str,
 ) -> tuple[Artifact, StageContext]:
     """Run the stage into a fresh staging folder and commit its output (the staging folder goes either way)."""
@@ -138,7 +167,9 @@ def _run_and_commit(
             log=logger,
             seed=inst.seed,
             partition_key=partition,
-            resume_dir=store.resume_dir(name, artifact_id, partition) if spec.launch == "accelerate" else None,
+            round=round_number(partition) if partition is not None else None,
+            previous=previous,
+            resume_dir=store.resume_dir(name, artifact_id, partition) if spec.policy.resumable else None,
             progress_fn=progress_fn,
         )
         result = launch_stage(spec, ctx, inst.config, inputs)
@@ -149,7 +180,7 @@ def _run_and_commit(
             "config": inst.config.model_dump(mode="json"),
             "config_hash": inst.config_hash,
             "seed": inst.seed,
-            "inputs": {p: _input_record(a) for p, a in inputs.items()},
+            "inputs": {p: input_record(a) for p, a in _recorded(inputs, previous).items()},
             "counts": dict(result.counts),
             "metadata": encode_metadata(result.metadata),
             "duration_s": round(time.monotonic() - started, 3),
@@ -157,18 +188,6 @@ def _run_and_commit(
         }
         artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition)
     return artifact, ctx
-
-
-def _input_record(art: Artifact | list[Artifact]) -> Any:
-    """What the manifest says of an input: asset, partition, id and content hash (a list for list inputs)."""
-    if isinstance(art, list):
-        return [_input_record(a) for a in art]
-    return {
-        "ref": art.manifest.get("asset", art.kind),
-        "partition": art.manifest.get("partition"),
-        "id": art.id,
-        "content_hash": art.content_hash,
-    }
 
 
 def _notify_finished(spec: Any, artifact: Artifact, ctx: StageContext, logger: logging.Logger) -> None:

@@ -151,15 +151,7 @@ class ArtifactStore:
             manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"artifact {path}: unreadable {MANIFEST}: {exc}") from exc
-        files = tuple(path / f["path"] for f in manifest.get("files", []))
-        return Artifact(
-            kind=manifest["kind"],
-            path=path,
-            id=manifest["id"],
-            content_hash=manifest["content_hash"],
-            files=files,
-            manifest=manifest,
-        )
+        return Artifact.from_manifest(path, manifest)
 
     def lookup(self, asset: str, artifact_id: str, partition: str | None = None) -> Artifact | None:
         """The committed artifact with this id, or None."""

@@ -2,35 +2,38 @@
 
 Each line is ``{"text": str, "id": str, "metadata": {...}}``; shards are named
 ``NNNNN.jsonl.gz`` (or ``.jsonl``) and read in name order. Written gzip is deterministic
-(no timestamp, no file name), so equal documents give equal content hashes.
+(no timestamp, no file name), so equal documents give equal content hashes. Lines are read and
+written by :mod:`gristmill.lib.jsonl`.
 """
 
-import gzip
-import io
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gristmill.errors import StageInputError
+from gristmill.lib.jsonl import JsonlError, JsonlWriter, parse_line, read_jsonl
 from gristmill.stage import Artifact
 
 SHARD_GLOBS = ("*.jsonl.gz", "*.jsonl")
+TEXT_REQUIRED = "a document needs a string 'text' field"
 
 
-class DocumentsError(StageInputError):
+class DocumentsError(JsonlError):
     """A ``documents`` artifact that cannot be read or is empty; the message names it."""
+
+    not_json = "not a JSON document: {msg}"
+    not_object = TEXT_REQUIRED
+    unreadable = "unreadable documents shard: {exc}"
+
+
+def _document(row: dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(row.get("text"), str):
+        raise DocumentsError(f"{where}: {TEXT_REQUIRED}")
+    return row
 
 
 def parse_document_line(line: str, where: str) -> dict[str, Any]:
     """One JSONL line as a document dict; :class:`DocumentsError` naming ``where`` (``file:line``) if it is not."""
-    try:
-        doc = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DocumentsError(f"{where}: not a JSON document: {exc.msg}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
-        raise DocumentsError(f"{where}: a document needs a string 'text' field")
-    return doc
+    return _document(parse_line(line, where, DocumentsError), where)
 
 
 def _name(source: Artifact | Path) -> str:
@@ -49,15 +52,8 @@ def document_shards(source: Artifact | Path) -> list[Path]:
 def iter_documents(source: Artifact | Path) -> Iterator[dict[str, Any]]:
     """Every document, shard by shard; a malformed line raises :class:`DocumentsError` naming file and line."""
     for path in document_shards(source):
-        opener = gzip.open if path.name.endswith(".gz") else open
-        try:
-            with opener(path, "rt", encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    yield parse_document_line(line, f"{path}:{lineno}")
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise DocumentsError(f"{path}: unreadable documents shard: {type(exc).__name__}: {exc}") from exc
+        for lineno, row in read_jsonl(path, DocumentsError):
+            yield _document(row, f"{path}:{lineno}")
 
 
 def require_documents(source: Artifact | Path, stage: str) -> list[Path]:
@@ -81,21 +77,20 @@ class DocumentWriter:
         self.compresslevel = compresslevel
         self.count = 0
         self.shards: list[Path] = []
-        self._file: io.TextIOWrapper | None = None
+        self._shard: JsonlWriter | None = None
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> JsonlWriter:
         self.close()
         path = self.folder / f"{len(self.shards):05d}.jsonl.gz"
-        raw = open(path, "wb")  # noqa: SIM115 - closed in close()
-        gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="", compresslevel=self.compresslevel)
-        self._raw = raw
-        self._file = io.TextIOWrapper(gz, encoding="utf-8", newline="\n")
+        self._shard = JsonlWriter(path, compact=True, compresslevel=self.compresslevel)
         self.shards.append(path)
+        return self._shard
 
     def write(self, doc: dict[str, Any]) -> None:
-        if self._file is None or self.count % self.shard_size == 0 and self.count:
-            self._open_next()
-        self._file.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+        shard = self._shard
+        if shard is None or self.count % self.shard_size == 0 and self.count:
+            shard = self._open_next()
+        shard.write(doc)
         self.count += 1
 
     def write_all(self, docs: Iterable[dict[str, Any]]) -> int:
@@ -104,10 +99,9 @@ class DocumentWriter:
         return self.count
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._raw.close()
-            self._file = None
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
 
     def __enter__(self) -> "DocumentWriter":
         return self

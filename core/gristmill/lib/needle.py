@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gristmill.errors import StageInputError
+
 NAMES = (
     "Ada",
     "Bram",
@@ -162,9 +164,9 @@ def build_case(
     room = len(candidates[0]) if answer_room is None else answer_room
     n_filler = length - len(statement) - len(query) - room
     if n_filler < 1:
-        raise ValueError(f"length {length} is too short for a needle of {len(statement) + len(query)} tokens")
+        raise StageInputError(f"length {length} is too short for a needle of {len(statement) + len(query)} tokens")
     if len(filler) < n_filler:
-        raise ValueError(f"needs {n_filler} filler tokens, got {len(filler)}")
+        raise StageInputError(f"needs {n_filler} filler tokens, got {len(filler)}")
     hay = list(filler[:n_filler])
     pos = round(depth * n_filler)
     return NeedleCase(length, depth, hay[:pos] + statement + hay[pos:] + query, candidates)

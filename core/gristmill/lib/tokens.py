@@ -45,9 +45,9 @@ class TokensFormatError(StageInputError):
 def dtype_for_vocab(vocab_size: int) -> str:
     """``"uint16"`` when every id fits (vocab_size < 65 536), else ``"uint32"``."""
     if vocab_size <= 0:
-        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+        raise StageInputError(f"vocab_size must be positive, got {vocab_size}")
     if vocab_size >= 2**32:
-        raise ValueError(f"vocab_size {vocab_size} does not fit in uint32 token ids")
+        raise StageInputError(f"vocab_size {vocab_size} does not fit in uint32 token ids")
     return "uint16" if vocab_size < UINT16_VOCAB_LIMIT else "uint32"
 
 
@@ -164,14 +164,14 @@ class TokensWriter:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if seq_len < 1 or shard_sequences < 1:
-            raise ValueError(f"seq_len ({seq_len}) and shard_sequences ({shard_sequences}) must be positive")
+            raise StageInputError(f"seq_len ({seq_len}) and shard_sequences ({shard_sequences}) must be positive")
         if remainder not in ("drop", "pad"):
-            raise ValueError(f"remainder must be 'drop' or 'pad', got {remainder!r}")
+            raise StageInputError(f"remainder must be 'drop' or 'pad', got {remainder!r}")
         if remainder == "pad" and pad_id is None:
-            raise ValueError("remainder='pad' needs a pad_id (the tokenizer has no pad token)")
+            raise StageInputError("remainder='pad' needs a pad_id (the tokenizer has no pad token)")
         for name, tid in (("eos_id", eos_id), ("pad_id", pad_id), ("bos_id", bos_id)):
             if tid is not None and not 0 <= tid < vocab_size:
-                raise ValueError(f"{name} {tid} is outside the vocabulary (size {vocab_size})")
+                raise StageInputError(f"{name} {tid} is outside the vocabulary (size {vocab_size})")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.seq_len, self.vocab_size = seq_len, vocab_size
@@ -192,10 +192,14 @@ class TokensWriter:
         arr = np.asarray(ids)
         if arr.size:
             if arr.ndim != 1 or arr.dtype.kind not in "iu":
-                raise ValueError(f"token ids must be a 1-d integer sequence, got {arr.dtype} with shape {arr.shape}")
+                raise StageInputError(
+                    f"token ids must be a 1-d integer sequence, got {arr.dtype} with shape {arr.shape}"
+                )
             lo, hi = int(arr.min()), int(arr.max())
             if lo < 0 or hi >= self.vocab_size:
-                raise ValueError(f"token id {hi if hi >= self.vocab_size else lo} is outside [0, {self.vocab_size})")
+                raise StageInputError(
+                    f"token id {hi if hi >= self.vocab_size else lo} is outside [0, {self.vocab_size})"
+                )
         self._splits[split].add(arr.astype(self.dtype, copy=False), documents, nbytes)
 
     def close(self) -> dict[str, Any]:
@@ -414,10 +418,10 @@ class TokenDataset(Dataset):
         mine = self.state_dict()
         for key in ("split", "num_sequences", "shuffle", "seed"):
             if key in state and state[key] != mine[key]:
-                raise ValueError(f"state_dict {key}={state[key]!r} does not match this dataset's {mine[key]!r}")
+                raise TokensFormatError(f"state_dict {key}={state[key]!r} does not match this dataset's {mine[key]!r}")
         position, epoch = int(state["position"]), int(state.get("epoch", 0))
         if not 0 <= position <= self._len or epoch < 0:
-            raise ValueError(f"state_dict position {position} out of range [0, {self._len}] (epoch {epoch})")
+            raise TokensFormatError(f"state_dict position {position} out of range [0, {self._len}] (epoch {epoch})")
         self.epoch, self.position = epoch, position
 
     def __repr__(self) -> str:

@@ -17,22 +17,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gristmill.configs import StageConfig
 from gristmill.errors import StageInputError
+from gristmill.kinds import ArtifactKind, kinds_by_name, source_kinds
 from gristmill.plugins import StageRegistry, get_registry
-from gristmill.stage import ARTIFACT_KINDS, StageSpec
-
-# Kinds a raw source may declare, and the default file glob of each.
-SOURCE_KINDS: dict[str, str] = {
-    "warc": "*.warc.gz",
-    "documents": "*.jsonl*",
-    "dataset": "*.jsonl",
-    "tokenizer": "tokenizer.json",
-    "tokens": "*",
-    "model": "*",
-}
+from gristmill.stage import StageSpec
 
 
 class PipelineError(StageInputError):
@@ -46,14 +46,40 @@ class _Strict(BaseModel):
 class SourceDef(_Strict):
     """A raw input: files matched by a glob, observed by Dagster as a source asset."""
 
-    kind: Literal["warc", "documents", "dataset", "tokenizer", "tokens", "model"] = Field(
-        description="Artifact kind the matched files form."
+    kind: str = Field(
+        description="Artifact kind the matched files form: a kind that can be a raw source (built in, or added by a "
+        "plugin's `gristmill_register_kinds`)."
     )
     path: str | list[str] = Field(description="Glob(s) or directory of the files, relative to the working directory.")
     hash_content: bool = Field(
         False, description="Data version from file contents (slow) instead of names, sizes and mtimes."
     )
     description: str = Field("", description="Shown in the Dagster UI.")
+    _directory_glob: str = PrivateAttr("*")
+
+    @field_validator("kind")
+    @classmethod
+    def _source_kind(cls, value: str, info: ValidationInfo) -> str:
+        """One of the registry's source kinds (passed as validation context ``source_kinds``; built-ins without)."""
+        allowed = _context_kinds(info)
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not a source kind; allowed: {', '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_glob(self, info: ValidationInfo) -> "SourceDef":
+        self._directory_glob = _context_kinds(info)[self.kind].source_glob or "*"
+        return self
+
+    @property
+    def directory_glob(self) -> str:
+        """The files a directory ``path`` matches: the kind's ``source_glob``."""
+        return self._directory_glob
+
+
+def _context_kinds(info: ValidationInfo) -> dict[str, ArtifactKind]:
+    context = info.context if isinstance(info.context, dict) else {}
+    return context.get("source_kinds") or source_kinds(kinds_by_name())
 
 
 class CronAutomation(_Strict):
@@ -63,7 +89,6 @@ class CronAutomation(_Strict):
 
 
 Automation = Literal["eager", "manual"] | CronAutomation
-TRAINING_POOL = "gristmill_accelerator"
 
 
 class StageDef(_Strict):
@@ -90,14 +115,15 @@ class StageDef(_Strict):
         None,
         ge=0,
         le=10,
-        description="Retries after a transient failure (I/O, crashes; bad input is never retried). Default: 2 for "
-        "data stages, 0 for stages that train (`launch: accelerate`).",
+        description="Retries after a transient failure (I/O, crashes; bad input is never retried). Default: the "
+        "stage's run policy (2 for data stages, 0 for stages that train).",
     )
     pool: str | None = Field(
         "auto",
         pattern=r"^\S+$",
-        description="Dagster concurrency pool. `auto`: stages that train share `gristmill_accelerator` (one slot by "
-        "default: one training stage at a time per device), others use none; `null`: none; any other name: that pool.",
+        description="Dagster concurrency pool. `auto`: the stage's run policy's pool — stages that train share "
+        "`gristmill_accelerator` (one slot by default: one training stage at a time per device), others use none; "
+        "`null`: none; any other name: that pool.",
     )
 
     @field_validator("automation", mode="before")
@@ -280,7 +306,7 @@ def validate_pipeline(
     """Validate parsed YAML: schema, stage names, config fields, input wiring and kinds, cycles."""
     registry = registry or get_registry()
     try:
-        pdef = PipelineDef.model_validate(data)
+        pdef = PipelineDef.model_validate(data, context={"source_kinds": registry.source_kinds})
     except ValidationError as exc:
         raise PipelineError(_fmt_validation(path, exc)) from exc
 
@@ -309,8 +335,8 @@ def validate_pipeline(
             partitioned=sdef.partitions is not None,
             description=sdef.description,
             automation=_automation(where, sdef, pdef.automation),
-            retries=sdef.retries if sdef.retries is not None else (0 if spec.launch == "accelerate" else 2),
-            pool=(TRAINING_POOL if spec.launch == "accelerate" else None) if sdef.pool == "auto" else sdef.pool,
+            retries=spec.policy.retries if sdef.retries is None else sdef.retries,
+            pool=spec.policy.pool if sdef.pool == "auto" else sdef.pool,
         )
 
     def kind_of(ref: str) -> str:
@@ -320,13 +346,13 @@ def validate_pipeline(
         where = f"{path}: stages.{name}.inputs"
         spec = inst.spec
         for param, value in inst.inputs.items():
-            accepted = spec.input_kind(param)
-            if accepted is None:
+            declared = spec.inputs.get(param)
+            if declared is None:
                 raise PipelineError(
                     f"{where}.{param}: stage {spec.name!r} has no input {param!r}; "
                     f"its inputs: {', '.join(spec.inputs) or 'none'}"
                 )
-            many = spec.takes_many(param)
+            accepted, many = declared.kind, declared.many
             if isinstance(value, list) and not many:
                 raise PipelineError(f"{where}.{param}: takes one source or stage, not a list")
             refs = [value] if isinstance(value, str) else value
@@ -345,7 +371,7 @@ def validate_pipeline(
                         f"{where}.{param}: {ref!r} is partitioned by rounds; read it from a partitioned stage or "
                         "through an input that takes a list (every round)"
                     )
-        missing = [p for p in spec.required_inputs() if p not in inst.inputs]
+        missing = [p for p, declared in spec.inputs.items() if not declared.optional and p not in inst.inputs]
         if missing:
             raise PipelineError(f"{where}: missing required input(s) {', '.join(missing)} of stage {spec.name!r}")
 
@@ -408,8 +434,9 @@ def pipeline_json_schema() -> dict[str, Any]:
     """JSON schema of the pipeline file (per-stage config schemas under ``$defs.stage_configs``)."""
     schema = PipelineDef.model_json_schema()
     registry = get_registry()
+    schema["$defs"]["SourceDef"]["properties"]["kind"]["enum"] = list(registry.source_kinds)
     schema["x-stage-configs"] = {
         name: reg.spec.config.model_json_schema() for name, reg in sorted(registry.stages.items())
     }
-    schema["x-artifact-kinds"] = ARTIFACT_KINDS
+    schema["x-artifact-kinds"] = {name: kind.description for name, kind in registry.kinds.items()}
     return schema

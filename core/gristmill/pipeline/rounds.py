@@ -67,7 +67,7 @@ def pending_round(pipeline: "Pipeline", store: "ArtifactStore", existing: list[s
 def rounds_fingerprint(pipeline: "Pipeline", store: "ArtifactStore") -> str | None:
     """A hash of what the partitioned stages read besides each other: source file fingerprints and upstream
     artifacts' content hashes. None while an input has no artifact yet. New prompts or preference data change it."""
-    from gristmill.pipeline.sources import fingerprint, matched_files
+    from gristmill.pipeline.sources import source_version
 
     seen: dict[str, str] = {}
     partitioned = set(pipeline.partitioned)
@@ -76,10 +76,10 @@ def rounds_fingerprint(pipeline: "Pipeline", store: "ArtifactStore") -> str | No
             if ref in partitioned or ref in seen:
                 continue
             if ref in pipeline.sources:
-                files = matched_files(pipeline.sources[ref])
-                if not files:
+                version, _ = source_version(pipeline.sources[ref])
+                if version is None:
                     return None
-                seen[ref] = fingerprint(files, pipeline.sources[ref].hash_content)
+                seen[ref] = version
             else:
                 art = store.latest(ref)
                 if art is None:

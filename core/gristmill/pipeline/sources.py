@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gristmill.errors import StageInputError
 from gristmill.hashing import file_sha256
-from gristmill.pipeline.config import SOURCE_KINDS, SourceDef
+from gristmill.pipeline.config import SourceDef
 from gristmill.stage import Artifact
 
 
@@ -23,7 +23,7 @@ def matched_files(source: SourceDef) -> list[Path]:
     for pattern in patterns:
         expanded = Path(pattern).expanduser()
         if expanded.is_dir():
-            found.update(p for p in expanded.rglob(SOURCE_KINDS[source.kind]) if p.is_file())
+            found.update(p for p in expanded.rglob(source.directory_glob) if p.is_file())
         else:
             found.update(Path(p) for p in glob.glob(str(expanded), recursive=True) if Path(p).is_file())
     return sorted(p.resolve() for p in found)
@@ -38,12 +38,18 @@ def fingerprint(files: list[Path], content: bool = False) -> str:
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:20]
 
 
+def source_version(source: SourceDef) -> tuple[str | None, list[Path]]:
+    """The source's data version and matched files — the one fingerprint that the runner, the rounds sensor and
+    the Dagster source assets use (None when no file matches)."""
+    files = matched_files(source)
+    return (fingerprint(files, source.hash_content) if files else None), files
+
+
 def resolve_source(name: str, source: SourceDef) -> Artifact:
     """The source as an input artifact; raises :class:`SourceError` when nothing matches."""
-    files = matched_files(source)
-    if not files:
+    version, files = source_version(source)
+    if version is None:
         raise SourceError(f"source {name!r}: no files match {source.path!r} (kind {source.kind!r})")
-    version = fingerprint(files, source.hash_content)
     base = Path(os.path.commonpath([p.parent for p in files]))
     return Artifact(
         kind=source.kind,

@@ -4,35 +4,32 @@ import random
 from typing import Any
 
 from gristmill_plugins.demo_data.article import Article
-from gristmill_plugins.demo_data.english_topics import (
+from gristmill_plugins.demo_data.english_topics import Sections
+from gristmill_plugins.demo_data.english_topics.cooking import COOK_METHOD, COOK_TITLES, COOKING, DISHES, EVENTS
+from gristmill_plugins.demo_data.english_topics.gardening import GARDEN_PLANTS, GARDEN_SOIL, GARDEN_TITLES, GARDENING
+from gristmill_plugins.demo_data.english_topics.history import (
     BUILDINGS,
-    COOK_METHOD,
-    COOK_TITLES,
-    COOKING,
     DISASTERS,
-    DISHES,
-    EVENTS,
-    FESTIVALS,
-    FOODS,
-    GARDEN_PLANTS,
-    GARDEN_SOIL,
-    GARDEN_TITLES,
-    GARDENING,
     HISTORY,
     HISTORY_TITLES,
     INDUSTRIES,
-    PLACE_ADJ,
     SAINTS,
+)
+from gristmill_plugins.demo_data.english_topics.science import (
     SCIENCE,
     SCIENCE_GENERIC,
     SCIENCE_HEADINGS,
     SCIENCE_OPENERS,
     SCIENCE_TITLES,
+)
+from gristmill_plugins.demo_data.english_topics.travel import (
+    FESTIVALS,
+    FOODS,
+    PLACE_ADJ,
     SEASONS,
     TRANSPORT,
     TRAVEL,
     TRAVEL_TITLES,
-    Sections,
 )
 from gristmill_plugins.demo_data.maths import _math_article
 from gristmill_plugins.demo_data.vocab import (

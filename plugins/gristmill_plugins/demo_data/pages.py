@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 
 from gristmill_plugins.demo_data.article import Article
-from gristmill_plugins.demo_data.english_topics import COOK_TITLES, DISHES, GARDEN_PLANTS, GARDEN_TITLES
+from gristmill_plugins.demo_data.english_topics.cooking import COOK_TITLES, DISHES
+from gristmill_plugins.demo_data.english_topics.gardening import GARDEN_PLANTS, GARDEN_TITLES
 from gristmill_plugins.demo_data.foreign import FOREIGN
 from gristmill_plugins.demo_data.vocab import MONTHS, _cap, _date_text, _format, _person, _slug, _title, _town
 

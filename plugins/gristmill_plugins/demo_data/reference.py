@@ -9,6 +9,7 @@ import random
 from pydantic import Field
 
 from gristmill import StageConfig, StageContext, StageResult, StageSpec, Table
+from gristmill.errors import StageInputError
 from gristmill.lib.documents import DocumentWriter
 from gristmill.lib.plots import histogram
 from gristmill_plugins.demo_data.article import Article
@@ -41,7 +42,7 @@ def run_synthetic_reference(ctx: StageContext, config: SyntheticReferenceConfig,
     problems) written as datatrove JSONL documents: the demo's quality-classifier positives."""
     unknown = sorted(set(config.topics) - set(TOPICS))
     if unknown:
-        raise ValueError(f"synthetic_reference: unknown topics {unknown}; known: {list(TOPICS)}")
+        raise StageInputError(f"synthetic_reference: unknown topics {unknown}; known: {list(TOPICS)}")
     seed = config.seed if config.seed is not None else ctx.seed + 1  # differs from the crawl's articles
     rng = random.Random(seed)
     rows, lengths = [], []

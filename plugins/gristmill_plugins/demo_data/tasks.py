@@ -25,7 +25,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gristmill import Artifact, StageConfig, StageContext, StageResult, StageSpec, Table
+from gristmill import Artifact, Input, StageConfig, StageContext, StageResult, StageSpec, Table
+from gristmill.errors import StageInputError
 from gristmill.lib.documents import DocumentWriter, document_shards, iter_documents
 from gristmill.lib.plots import bar_chart
 from gristmill.lib.verify import extract_answer
@@ -62,7 +63,7 @@ def _unique(rng: random.Random, n: int, taken: set[str], max_tries: int) -> list
     while len(out) < n:
         tries += 1
         if tries > max_tries:
-            raise ValueError(f"could only make {len(out)} of {n} distinct problems; ask for fewer")
+            raise StageInputError(f"could only make {len(out)} of {n} distinct problems; ask for fewer")
         task = make_task(rng)
         if task[0] not in taken:
             taken.add(task[0])
@@ -162,10 +163,13 @@ def read_sft_problems(tasks: Artifact) -> list[tuple[str, str, str]]:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise StageInputError(f"task_documents: {path}:{lineno}: not JSON: {exc.msg}") from exc
             turns = {m["role"]: m["content"] for m in row.get("messages", [])}
             if "user" not in turns or "assistant" not in turns:
-                raise ValueError(f"task_documents: {path}:{lineno}: a row needs a user and an assistant message")
+                raise StageInputError(f"task_documents: {path}:{lineno}: a row needs a user and an assistant message")
             problems.append((turns["user"], turns["assistant"], str(row.get("answer", ""))))
     return problems
 
@@ -177,10 +181,12 @@ def _copy_documents(source: Artifact, out_dir: Path) -> tuple[int, int, int]:
     for shard in shards:
         rel = shard.relative_to(root) if shard.is_relative_to(root) else Path(shard.name)
         if rel.parts[0] == TASK_DOCS_DIR:
-            raise ValueError(f"task_documents: input shard {shard} collides with the output folder {TASK_DOCS_DIR}/")
+            raise StageInputError(
+                f"task_documents: input shard {shard} collides with the output folder {TASK_DOCS_DIR}/"
+            )
         target = out_dir / rel
         if target.exists():
-            raise ValueError(f"task_documents: two input shards map to {rel}")
+            raise StageInputError(f"task_documents: two input shards map to {rel}")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shard, target)
     documents = chars = 0
@@ -197,7 +203,7 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
     seed = ctx.seed if config.seed is None else config.seed
     problems = read_sft_problems(inputs["tasks"])[: config.max_problems]
     if not problems:
-        raise ValueError(f"task_documents: {inputs['tasks'].describe()} has an empty sft.jsonl")
+        raise StageInputError(f"task_documents: {inputs['tasks'].describe()} has an empty sft.jsonl")
     source = inputs.get("documents")
     shards_in, documents_in, chars_in = _copy_documents(source, ctx.output_dir) if source is not None else (0, 0, 0)
 
@@ -256,7 +262,7 @@ def run_task_documents(ctx: StageContext, config: TaskDocumentsConfig, inputs: d
 TASK_DOCUMENTS_SPEC = StageSpec(
     name="task_documents",
     version="1",
-    inputs={"tasks": "dataset", "documents?": "documents"},
+    inputs={"tasks": "dataset", "documents": Input("documents", optional=True)},
     output="documents",
     config=TaskDocumentsConfig,
     run=run_task_documents,

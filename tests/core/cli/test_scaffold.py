@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from gristmill import TRAINING, Input
 from gristmill.cli.scaffold import ScaffoldError, write_stage_package
 from gristmill.lib.kit import trainer_stage
 from gristmill.testing import artifact_from_dir, run_stage
@@ -44,7 +45,7 @@ def test_trainer_stage_from_new_stage_fine_tunes_and_saves(
     root = write_stage_package("scaffold_trainer", "trainer", tmp_path)
     monkeypatch.syspath_prepend(str(root))
     spec = importlib.import_module("gristmill_scaffold_trainer").SPEC
-    assert spec.launch == "accelerate" and spec.inputs == {"model": "model", "dataset": "dataset"}
+    assert spec.policy == TRAINING and spec.inputs == {"model": Input("model"), "dataset": Input("dataset")}
     config = {"max_steps": 12, "lr": 3e-3, "batch_size": 8, "max_examples": 96, "min_loss_drop": 0.05}
     inputs = {"model": artifact_from_dir("model", tiny_policy), "dataset": artifact_from_dir("dataset", arithmetic)}
     result, out = run_stage(spec, tmp_path / "out", config, inputs)

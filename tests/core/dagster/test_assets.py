@@ -1,7 +1,8 @@
 import dagster as dg
 import pytest
 
-from gristmill.dagster.assets import build_assets, build_definitions
+from gristmill.dagster.assets import build_assets
+from gristmill.dagster.definitions import build_definitions
 from gristmill.pipeline.config import validate_pipeline
 from tests.support import toy_registry
 
@@ -118,9 +119,18 @@ def test_transient_failure_is_retried_and_succeeds(tmp_path):
     assert _materializations(result)["flaky"].metadata["attempts"].value == 2
 
 
+def test_a_crash_is_retried(tmp_path):
+    """Retries go by exception type: a RuntimeError is transient (only a StageInputError means bad input)."""
+    attempts = tmp_path / "attempts"
+    result = dg.materialize(build_assets(_flaky(tmp_path / "st", attempts, error="runtime")))
+    assert result.success
+    assert len(attempts.read_text().splitlines()) == 2
+    assert len(_events(result, "STEP_UP_FOR_RETRY")) == 1
+
+
 def test_bad_input_is_not_retried_and_names_the_problem(tmp_path):
     attempts = tmp_path / "attempts"
-    result = dg.materialize(build_assets(_flaky(tmp_path / "st", attempts, error="value")), raise_on_error=False)
+    result = dg.materialize(build_assets(_flaky(tmp_path / "st", attempts, error="input")), raise_on_error=False)
     assert not result.success
     assert len(attempts.read_text().splitlines()) == 1
     assert not _events(result, "STEP_UP_FOR_RETRY")

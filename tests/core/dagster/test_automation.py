@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from gristmill.dagster.assets import build_assets, build_definitions
+from gristmill.dagster.assets import build_assets
+from gristmill.dagster.definitions import build_definitions
 from gristmill.pipeline.config import PipelineError, validate_pipeline
 from gristmill_plugins.demo_data import SyntheticCrawlConfig, write_synthetic_crawl
 from tests.support import toy_registry

@@ -1,6 +1,8 @@
 """launch: the accelerate command line, and what a failing child job reports."""
 
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -8,9 +10,15 @@ import pytest
 
 from gristmill.configs import LaunchConfig
 from gristmill.engine.launch import StageFailed, accelerate_command, launch_stage, wants_child
+from gristmill.engine.runner import execute
+from gristmill.engine.store import ArtifactStore
+from gristmill.pipeline.config import validate_pipeline
+from gristmill.plugins import AUTOLOAD_OFF_ENV
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir
 from gristmill_plugins.pretrain import SPEC, PretrainConfig
+from tests.conftest import REPO_ROOT
+from tests.support import toy_registry
 
 
 def test_two_cpu_processes_use_multi_gpu_not_cpu_flag():
@@ -63,3 +71,20 @@ def test_a_failing_child_is_reported_with_the_end_of_its_log(tmp_path):
     ):
         launch_stage(SPEC, ctx, cfg, inputs)
     assert not any(ctx.output_dir.iterdir())
+
+
+def test_a_child_job_gets_the_round_and_the_previous_round(tmp_path, toy_plugin_site, monkeypatch):
+    """ctx.round and ctx.previous travel to the accelerate-launched child (the toy stage is found there through its
+    entry point), and round 2's child reads round 1's artifact."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(toy_plugin_site), str(REPO_ROOT)]))
+    monkeypatch.delenv(AUTOLOAD_OFF_ENV, raising=False)
+    stage = {"stage": "toy_launched", "partitions": "rounds", "config": {"launch": {"mode": "child"}}}
+    pipeline = validate_pipeline({"stages": {"trained": stage}}, "l.yaml", toy_registry(), store=tmp_path / "store")
+    assert pipeline.stages["trained"].retries == 0 and pipeline.stages["trained"].pool == "gristmill_accelerator"
+    store = ArtifactStore(pipeline.store)
+    first = execute(pipeline, "trained", store, "round-001").artifact
+    second = execute(pipeline, "trained", store, "round-002").artifact
+    seen1, seen2 = (json.loads((a.path / "seen.json").read_text()) for a in (first, second))
+    assert seen1["pid"] != os.getpid() and seen2["pid"] != os.getpid()  # ran in a child process
+    assert seen1["round"] == 1 and seen1["previous"] is None
+    assert seen2["round"] == 2 and seen2["previous"] == {"id": first.id, "kind": "report", "seen": True}

@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from gristmill import hookimpl
+from gristmill import Input, hookimpl
 from gristmill.lib.documents import DocumentsError, DocumentWriter, iter_documents
 from gristmill.lib.kit import (
     FilterConfig,
@@ -175,4 +175,13 @@ def test_kit_stages_register_through_the_hook_like_any_other():
     registry = collect_stages(pm, errors)
     assert registry.errors == []
     assert registry.get("length_test") is LENGTH
-    assert registry.get("shout_test").inputs == {"documents": "documents"}
+    assert registry.get("shout_test").inputs == {"documents": Input("documents")}
+
+
+def test_trainer_config_keeps_the_kit_defaults_and_names_the_renamed_field():
+    c = TrainerConfig()
+    assert (c.max_steps, c.lr, c.lr_scheduler, c.warmup_steps) == (100, 2e-5, "cosine", 0)
+    assert c.gradient_accumulation_steps == 1 and c.batch_size == 8
+    assert c.bf16 and c.min_loss_drop == 0.05 and not c.gradient_checkpointing and c.launch.mode == "auto"
+    with pytest.raises(ValidationError, match="'grad_accum' was renamed 'gradient_accumulation_steps'"):
+        TrainerConfig.model_validate({"grad_accum": 2})

@@ -1,10 +1,21 @@
-"""Pure parts of gristmill.lib.post_training: preference pairs (verified-only) and hh-rlhf transcripts."""
+"""Pure parts of gristmill.lib.post_training: preference pairs (verified-only), hh-rlhf transcripts, the shared
+training options and the TrainingArguments they map to."""
 
 import json
+import logging
 
 import pytest
+from pydantic import ValidationError
 
-from gristmill.lib.post_training import DatasetError, ScoredSamples, load_preferences, preference_pairs
+from gristmill.lib.post_training import (
+    DatasetError,
+    ScoredSamples,
+    TrainingConfig,
+    load_preferences,
+    preference_pairs,
+    training_args,
+)
+from gristmill.stage import StageContext
 
 ROWS = [{"prompt": [{"role": "user", "content": f"q{i}"}], "answer": "1"} for i in range(3)]
 
@@ -44,3 +55,29 @@ def test_hh_transcripts_split_at_the_first_difference(tmp_path):
     path.write_text('{"chosen": "no transcript", "rejected": "x"}\n')
     with pytest.raises(DatasetError, match=r"hh.jsonl:1: not a"):
         load_preferences(path)
+
+
+def test_training_args_map_the_shared_options(tmp_path):
+    ctx = StageContext(instance="t", output_dir=tmp_path, work_dir=tmp_path, log=logging.getLogger("t"), seed=7)
+    config = TrainingConfig(lr=1e-3, max_steps=5, batch_size=2, gradient_accumulation_steps=3, warmup_steps=2)
+    args = training_args(ctx, config, logging_steps=1, max_length=64)
+    assert {k: args[k] for k in ("learning_rate", "max_steps", "per_device_train_batch_size", "warmup_steps")} == {
+        "learning_rate": 1e-3,
+        "max_steps": 5,
+        "per_device_train_batch_size": 2,
+        "warmup_steps": 2,
+    }
+    assert args["gradient_accumulation_steps"] == 3 and args["lr_scheduler_type"] == "cosine"
+    assert args["activation_checkpointing"] is False and args["logging_first_step"] is True
+    assert args["logging_steps"] == 1 and args["max_length"] == 64 and args["seed"] == args["data_seed"] == 7
+    assert args["output_dir"] == str(tmp_path / "trainer") and args["save_strategy"] == "no"
+    defaults = training_args(ctx, TrainingConfig())
+    assert defaults["max_steps"] == -1 and defaults["num_train_epochs"] == 1.0 and defaults["warmup_steps"] == 0
+    assert training_args(ctx, TrainingConfig(warmup_ratio=0.1))["warmup_steps"] == 0.1  # transformers 5: a ratio
+    with pytest.raises(ValidationError, match="set warmup_ratio or warmup_steps, not both"):
+        TrainingConfig(warmup_ratio=0.1, warmup_steps=3)
+    with pytest.raises(ValidationError) as info:
+        TrainingConfig.model_validate({"grad_accum": 2})
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("grad_accum",), "'grad_accum' was renamed 'gradient_accumulation_steps'")
+    ]

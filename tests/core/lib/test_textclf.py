@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gristmill.lib import textclf
 from gristmill.lib.textclf import (
     ModelFileError,
     binary_metrics,
@@ -28,6 +27,7 @@ from gristmill.lib.textclf import (
     shuffled,
     stratified_split,
     train_supervised,
+    training,
     write_training_file,
 )
 
@@ -173,8 +173,8 @@ def test_training_is_byte_deterministic_after_other_models(tmp_path: Path):
     assert len(set(digests)) == 1
     different_seed = save_model(_train(tmp_path, texts, labels, seed=6), tmp_path / "seed6.bin")
     assert hashlib.sha256(different_seed.read_bytes()).hexdigest() != digests[0]
-    with textclf.zeroed_allocations() as zeroed:
-        assert zeroed == (textclf._glibc() is not None)
+    with training.zeroed_allocations() as zeroed:
+        assert zeroed == (training._glibc() is not None)
 
 
 def test_training_errors_are_value_errors(tmp_path: Path):

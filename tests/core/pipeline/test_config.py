@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.pipeline.config import PipelineError, config_hash, load_pipeline
+from gristmill import Input, NoConfig, StageResult, StageSpec
+from gristmill.pipeline.config import PipelineError, config_hash, load_pipeline, validate_pipeline
+from gristmill.plugins import RegisteredStage, StageRegistry
 from tests.support import toy_registry
 
 REG = toy_registry()
@@ -105,3 +107,37 @@ def test_config_hash_covers_defaults_and_changes(tmp_path):
     cfg = p.stages["words"].config
     assert config_hash(cfg) == config_hash(type(cfg)(words=["a", "b"], sleep_s=0.0))
     assert config_hash(cfg) != config_hash(type(cfg)(words=["a", "c"]))
+
+
+def _inputs_registry():
+    def run(ctx, config, inputs):
+        """Does nothing."""
+        return StageResult()
+
+    inputs = {"docs": "documents", "extra": Input("documents", optional=True), "many": Input("documents", many=True)}
+    spec = StageSpec(name="toy_inputs", version="1", inputs=inputs, output="report", config=NoConfig, run=run)
+    return StageRegistry(stages={**REG.stages, "toy_inputs": RegisteredStage(spec, "tests")})
+
+
+def test_wiring_follows_the_input_declarations(tmp_path):
+    registry = _inputs_registry()
+
+    def check(inputs: dict):
+        stages = {"w": {"stage": "toy_words"}, "t": {"stage": "toy_inputs", "inputs": inputs}}
+        return validate_pipeline({"stages": stages}, "p.yaml", registry, store=tmp_path)
+
+    assert check({"docs": "w", "many": ["w", "w"]}).stages["t"].refs == ["w", "w", "w"]  # the optional one unwired
+    with pytest.raises(PipelineError, match=r"p.yaml: stages.t.inputs: missing required input\(s\) many of stage"):
+        check({"docs": "w", "extra": "w"})
+    with pytest.raises(PipelineError, match="p.yaml: stages.t.inputs.docs: takes one source or stage, not a list"):
+        check({"docs": ["w"], "many": ["w"]})
+    with pytest.raises(PipelineError, match="p.yaml: stages.t.inputs.many: the list is empty"):
+        check({"docs": "w", "many": []})
+    with pytest.raises(PipelineError, match="stage 'toy_inputs' has no input 'other'; its inputs: docs, extra, many"):
+        check({"docs": "w", "many": ["w"], "other": "w"})
+
+
+def test_a_source_kind_outside_the_registry_names_file_field_and_allowed_kinds(tmp_path):
+    msg = _error(tmp_path, 'sources:\n  raw: {kind: classifier, path: "*.bin"}\nstages:\n  w: {stage: toy_words}\n')
+    assert "pipe.yaml: sources.raw.kind: " in msg and "'classifier' is not a source kind" in msg
+    assert "allowed: warc, documents, dataset, tokenizer, tokens, model (got 'classifier')" in msg

@@ -6,10 +6,11 @@ import json
 import dagster as dg
 import pytest
 
-from gristmill.cli import run_phases, run_pipeline
-from gristmill.dagster.assets import build_assets, build_definitions
+from gristmill.cli.run import run_phases, run_pipeline
+from gristmill.dagster.assets import build_assets
+from gristmill.dagster.definitions import build_definitions
 from gristmill.engine.runner import execute
-from gristmill.engine.store import ArtifactStore, StoreError
+from gristmill.engine.store import ArtifactStore, StoreError, cache_key
 from gristmill.pipeline.config import PipelineError, validate_pipeline
 from gristmill.pipeline.rounds import RoundKeyError, next_round, pending_round, previous_round, round_key, round_number
 from tests.support import toy_registry
@@ -73,6 +74,42 @@ def test_round_two_starts_from_round_one_and_lists_see_every_round(tmp_path):
     # A new round changes the list input, so the report is recomputed rather than served from the cache.
     execute(pipeline, "policy", store, "round-003")
     assert not execute(pipeline, "report", store).cache_hit
+
+
+def test_the_stage_gets_its_round_and_the_previous_round_and_ids_cover_it_as_before(tmp_path):
+    """ctx.round / ctx.previous of a rounds=True stage: None in round 1, round 1's artifact in round 2; the previous
+    round still enters the cache key and the manifest's inputs as "previous", so artifact ids are unchanged."""
+    pipeline, store = _pipeline(tmp_path), ArtifactStore(tmp_path / "store")
+    first = execute(pipeline, "policy", store, "round-001").artifact
+    second = execute(pipeline, "policy", store, "round-002").artifact
+    assert first.manifest["counts"]["round"] == 1 and first.manifest["metadata"]["previous_id"] is None
+    assert second.manifest["counts"]["round"] == 2 and second.manifest["metadata"]["previous_id"] == first.id
+    assert list(first.manifest["inputs"]) == ["documents"]
+    assert list(second.manifest["inputs"]) == ["documents", "previous"]
+    assert second.manifest["inputs"]["previous"]["content_hash"] == first.content_hash
+    inst = pipeline.stages["policy"]
+    prompts = second.manifest["inputs"]["documents"]["content_hash"]
+    hashes = {"documents": prompts, "previous": first.content_hash}
+    assert second.id == cache_key("toy_round", "1", inst.config_hash, hashes, inst.seed, "round-002")
+    assert first.id == cache_key("toy_round", "1", inst.config_hash, {"documents": prompts}, inst.seed, "round-001")
+
+
+def test_a_stage_that_does_not_chain_rounds_may_still_run_per_round(tmp_path):
+    pipeline = validate_pipeline(
+        {
+            "stages": {
+                "words": {"stage": "toy_words"},
+                "upper": {"stage": "toy_upper", "inputs": {"documents": "words"}, "partitions": "rounds"},
+            }
+        },
+        "p.yaml",
+        REG,
+        store=tmp_path / "store",
+    )
+    store = ArtifactStore(pipeline.store)
+    execute(pipeline, "words", store)
+    one, two = (execute(pipeline, "upper", store, key).artifact for key in ("round-001", "round-002"))
+    assert one.id != two.id and "previous" not in two.manifest["inputs"]
 
 
 def test_list_inputs_validate(tmp_path):

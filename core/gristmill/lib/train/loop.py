@@ -32,6 +32,7 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 from safetensors.torch import load_model
 
+from gristmill.errors import StageInputError
 from gristmill.lib.tokens import TokenDataset
 from gristmill.lib.train.checkpoint import (
     CheckpointError,
@@ -73,7 +74,7 @@ class _Batches:
 
     def __init__(self, dataset: TokenDataset) -> None:
         if len(dataset) == 0:
-            raise ValueError(f"{dataset!r} has no sequences")
+            raise StageInputError(f"{dataset!r} has no sequences")
         self.dataset = dataset
         self._it = iter(dataset)
 
@@ -182,10 +183,10 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
     try:
         missing, unexpected = load_model(model, str(file), strict=False)
     except (RuntimeError, SafetensorError) as exc:  # shape mismatches, unreadable file
-        raise ValueError(f"{file}: weights do not fit the model or cannot be read ({exc})") from exc
+        raise StageInputError(f"{file}: weights do not fit the model or cannot be read ({exc})") from exc
     tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
-        raise ValueError(
+        raise StageInputError(
             f"{file}: weights do not fit the model (missing {sorted(set(missing) - tied)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]})"
         )
@@ -217,9 +218,11 @@ def train(
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     if dataset.seq_len > model_cfg.max_seq_len:
-        raise ValueError(f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}")
+        raise StageInputError(
+            f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}"
+        )
     if dataset.vocab_size > model_cfg.vocab_size:
-        raise ValueError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
+        raise StageInputError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
 
     # -- build
     accelerator = _accelerator(cfg, out_dir)

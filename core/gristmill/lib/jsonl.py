@@ -1,0 +1,119 @@
+"""The library's one JSONL reader and writer: one JSON object per line, plain or gzip by the file's ``.gz`` suffix.
+
+:func:`read_jsonl` yields ``(line number, object)`` and raises a :class:`JsonlError` (or the caller's subclass, which
+may reword the messages) naming file and line. :class:`JsonlWriter` / :func:`write_jsonl` write deterministic bytes:
+UTF-8 (``ensure_ascii=False``), ``\\n`` line ends, gzip without timestamp or file name, so equal rows give equal
+content hashes.
+"""
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from gristmill.errors import StageInputError
+
+PathLike = str | os.PathLike[str]
+
+
+class JsonlError(StageInputError):
+    """A JSONL file that cannot be read or a line that is not a JSON object; the message names file and line.
+
+    Subclasses reword the messages through the ``str.format`` templates below (``{msg}``: the JSON error,
+    ``{type}``: the line's JSON type, ``{exc}``: the I/O error)."""
+
+    not_json = "not valid JSON ({msg})"
+    not_object = "expected a JSON object, got {type}"
+    unreadable = "unreadable JSONL file: {exc}"
+
+
+def parse_line(line: str, where: str, error: type[JsonlError] = JsonlError) -> dict[str, Any]:
+    """One line as a JSON object; ``error`` naming ``where`` (``file:line``) if it is not one."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: " + error.not_json.format(msg=exc.msg)) from exc
+    if not isinstance(row, dict):
+        raise error(f"{where}: " + error.not_object.format(type=type(row).__name__))
+    return row
+
+
+def _open_text(path: PathLike) -> IO[str]:
+    if os.fspath(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")  # noqa: SIM115 - returned to a with block
+
+
+def read_jsonl(path: PathLike, error: type[JsonlError] = JsonlError) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line of ``path`` (gzip when it ends in ``.gz``).
+
+    A line that is not a JSON object, or a file that cannot be opened or decoded (missing, truncated gzip, not
+    UTF-8), raises ``error`` naming the file (and line)."""
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield lineno, parse_line(line, f"{path}:{lineno}", error)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: " + error.unreadable.format(exc=f"{type(exc).__name__}: {exc}")) from exc
+
+
+class JsonlWriter:
+    """Writes rows to ``path``, one JSON object per line; gzip (``compresslevel``, no timestamp, no file name) when
+    the name ends in ``.gz``. ``sort_keys`` and ``compact`` (no spaces after ``,`` and ``:``) are ``json.dumps``
+    options; ``append`` adds to an existing file. Use as a context manager; ``count`` is the rows written."""
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        sort_keys: bool = False,
+        compact: bool = False,
+        compresslevel: int = 6,
+        append: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._sort_keys = sort_keys
+        self._separators = (",", ":") if compact else None
+        self._raw = open(self.path, "ab" if append else "wb")  # noqa: SIM115 - closed in close()
+        self._gzip: gzip.GzipFile | None = None
+        if self.path.name.endswith(".gz"):
+            self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0, filename="", compresslevel=compresslevel)
+        self._file: io.TextIOWrapper | None = io.TextIOWrapper(self._gzip or self._raw, encoding="utf-8", newline="\n")
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._file is None:
+            raise ValueError(f"{self.path}: the writer is closed")
+        line = json.dumps(row, ensure_ascii=False, sort_keys=self._sort_keys, separators=self._separators)
+        self._file.write(line + "\n")
+        self.count += 1
+
+    def write_all(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Write every row; returns ``count``."""
+        for row in rows:
+            self.write(row)
+        return self.count
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()  # flushes the text layer (and writes the gzip trailer, which leaves the file open)
+            self._raw.close()
+            self._file = None
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(
+    path: PathLike, rows: Iterable[dict[str, Any]], *, sort_keys: bool = False, compact: bool = False
+) -> int:
+    """Write ``rows`` to ``path`` (a new file) with a :class:`JsonlWriter`; returns how many."""
+    with JsonlWriter(path, sort_keys=sort_keys, compact=compact) as writer:
+        return writer.write_all(rows)
