@@ -2,8 +2,9 @@
 
 Layers, bottom to top: the stage contract (``gristmill`` top-level modules) → ``gristmill.pipeline`` →
 ``gristmill.engine`` → ``gristmill.dagster`` → ``gristmill.cli``. The framework never imports ``gristmill.lib`` or a
-plugin; ``gristmill.lib`` never imports the Dagster layer, the CLI or a plugin; a built-in stage plugin imports the
-contract, the engine's launch helpers and the library, never another plugin. Imports under ``if TYPE_CHECKING:`` are
+plugin; ``gristmill.lib`` never imports the pipeline layer, the Dagster layer, the CLI or a plugin; a built-in plugin
+imports the contract, the pipeline models, the engine's launch helpers and the library, never another plugin, the
+Dagster layer or the CLI. Imports under ``if TYPE_CHECKING:`` are
 annotations only and are not counted.
 """
 
@@ -26,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "dagster": {"contract", "pipeline", "engine", "dagster"},
     "cli": {"contract", "pipeline", "engine", "dagster", "cli"},
     "lib": {"contract", "engine", "lib"},
-    "plugin": {"contract", "engine", "lib"},  # plus the plugin's own modules (checked separately)
+    "plugin": {"contract", "pipeline", "engine", "lib"},  # plus the plugin's own modules (checked separately)
     "pipelines": {"contract", "pipeline", "engine", "dagster"},
 }
 

@@ -7,11 +7,11 @@ import pytest
 from pydantic import BaseModel, Field
 
 from gristmill import cli, hookspecs
-from gristmill.cli import docgen
 from gristmill.configs import StageConfig
 from gristmill.pipeline.config import PipelineDef, RoundsDef, SourceDef, StageDef
 from gristmill.plugins import RegisteredStage, StageRegistry, collect_stages, create_plugin_manager
 from gristmill.stage import Input, StageSpec
+from gristmill_plugins.devtools import docgen
 from tests.conftest import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"

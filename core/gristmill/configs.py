@@ -1,12 +1,38 @@
 """Config bases of the stage contract: every stage config, and the launch block of stages that train."""
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
-class StageConfig(BaseModel):
-    """Base for stage config models: unknown fields are errors, values are validated."""
+class RenamedFields(BaseModel):
+    """A config model whose ``RENAMED`` maps old field names to new ones: an old name in YAML is an error that names
+    the new one (``'grad_accum' was renamed 'gradient_accumulation_steps'``), not just "extra inputs"."""
+
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            errors = [
+                InitErrorDetails(
+                    type=PydanticCustomError("renamed_field", "'{old}' was renamed '{new}'", {"old": old, "new": new}),
+                    loc=(old,),
+                    input=data[old],
+                )
+                for old, new in cls.RENAMED.items()
+                if old in data
+            ]
+            if errors:
+                raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+
+class StageConfig(RenamedFields):
+    """Base for stage config models: unknown fields are errors (a renamed one names its new name), values are
+    validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -4,6 +4,8 @@ A plugin is a module (or object) with functions marked ``@gristmill.hookimpl`` w
 match the specs below. Built-in stages use exactly these hooks.
 """
 
+import argparse
+
 import pluggy
 
 from gristmill.kinds import ArtifactKind
@@ -39,4 +41,15 @@ def gristmill_stage_finished(spec: StageSpec, artifact: Artifact, context: Stage
     ``spec`` is the :class:`~gristmill.stage.StageSpec`, ``artifact`` the committed
     :class:`~gristmill.stage.Artifact` and ``context`` the :class:`~gristmill.stage.StageContext`
     it ran with. Not called when the output came from the cache. Exceptions are logged, not raised.
+    """
+
+
+@hookspec
+def gristmill_register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add subcommands to the ``gristmill`` command line.
+
+    ``parser = subparsers.add_parser("name", help=...)``, add its arguments, then
+    ``parser.set_defaults(fn=handler)`` where ``handler(args: argparse.Namespace) -> int`` returns the exit code.
+    Keep the hook cheap (import heavy modules inside the handler). The built-in ``docs`` and ``new-stage`` commands
+    come through this hook. A hook that raises is reported naming its plugin; the other commands still work.
     """

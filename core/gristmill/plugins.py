@@ -5,9 +5,11 @@ Artifact kinds are collected first (the built-in ones plus ``gristmill_register_
 hook, or returns the wrong thing is reported as a :class:`PluginError` naming it; every other plugin still loads.
 """
 
+import argparse
 import importlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -24,7 +26,8 @@ log = logging.getLogger("gristmill.plugins")
 ENTRY_POINT_GROUP = "gristmill"
 AUTOLOAD_OFF_ENV = "GRISTMILL_DISABLE_PLUGIN_AUTOLOAD"
 
-# Built-in stage modules, registered through the same hook as third-party plugins.
+# Built-in plugin modules (the stages, and devtools: the docs and new-stage commands), registered through the
+# same hooks as third-party plugins.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.demo_data",
     "gristmill_plugins.crawl_filter",
@@ -43,6 +46,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gristmill_plugins.eval_accuracy",
     "gristmill_plugins.rejection_sampling",
     "gristmill_plugins.dpo",
+    "gristmill_plugins.devtools",
 )
 
 
@@ -203,3 +207,14 @@ def get_registry() -> StageRegistry:
 def reset() -> None:
     """Forget the process-wide manager (tests, or after installing a plugin)."""
     _default.cache_clear()
+
+
+def register_plugin_commands(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager | None = None) -> None:
+    """Let each plugin add ``gristmill`` subcommands (``gristmill_register_commands``), one plugin at a time so a
+    failing one is named on stderr and the rest still register."""
+    for impl in (pm or get_plugin_manager()).hook.gristmill_register_commands.get_hookimpls():
+        try:
+            impl.function(subparsers=subparsers)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+            error = PluginError(impl.plugin_name, f"gristmill_register_commands raised {type(exc).__name__}: {exc}")
+            print(f"gristmill: error: {error}", file=sys.stderr)

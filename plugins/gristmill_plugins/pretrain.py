@@ -107,7 +107,7 @@ def _check_tokenizer(tokenizer: Artifact, index: Mapping[str, Any]) -> None:
 def _steps(cfg: PretrainConfig, seq_len: int, world: int) -> TrainConfig:
     train = cfg.train
     if cfg.token_budget is not None:
-        per_step = train.batch_size * train.grad_accum * seq_len * world
+        per_step = train.batch_size * train.gradient_accumulation_steps * seq_len * world
         train = train.model_copy(update={"steps": max(1, math.ceil(cfg.token_budget / per_step))})
     return train
 
@@ -200,7 +200,7 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
     last = result.metrics[-1] if result.metrics else {}
     final_eval = evals[-1] if evals else {}
     window = [loss for _, loss in steps_loss[-10:]]
-    per_step = train_cfg.batch_size * train_cfg.grad_accum * index["seq_len"] * result.world_size
+    per_step = train_cfg.batch_size * train_cfg.gradient_accumulation_steps * index["seq_len"] * result.world_size
     tokens_trained = result.step * per_step
     rates = [m["tokens_per_s"] for m in result.metrics[1:]] or [last.get("tokens_per_s", 0.0)]  # step 1 warms up
     counts: dict[str, int | float] = {

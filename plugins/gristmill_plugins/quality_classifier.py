@@ -10,14 +10,10 @@ precision/recall/F1/ROC AUC; a blocking check requires ``min_auc``. The artifact
 deterministic training, metrics) with the other classifier stages.
 """
 
-import glob
-import gzip
 import hashlib
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +32,7 @@ from gristmill import (
 )
 from gristmill.errors import StageInputError
 from gristmill.lib.documents import iter_documents, require_documents
+from gristmill.lib.jsonl import matching_files, open_text, read_jsonl
 from gristmill.lib.textclf import (
     LABEL_PREFIX,
     LABELS_FILE,
@@ -117,44 +114,27 @@ def _label_key(value: Any) -> str:
     return str(value).strip().lower()
 
 
-def _open_text(path: Path) -> Any:
-    return gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")
-
-
 def _read_path_examples(config: QualityClassifierConfig, counts: dict[str, int]) -> Iterator[tuple[str, str, str]]:
     """``(label, raw text, id)`` from the files matching ``positives_path``."""
-    pattern = str(Path(config.positives_path).expanduser())
-    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-    if not files:
-        raise FileNotFoundError(f"quality_classifier: positives_path {config.positives_path!r} matches no file")
-    for path in files:
+    for path in matching_files(config.positives_path, "quality_classifier: positives_path"):
         if path.name.endswith(JSONL_SUFFIXES):
-            with _open_text(path) as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
+            for lineno, row in read_jsonl(path, stage="quality_classifier"):
+                text = row.get(config.text_field)
+                if not isinstance(text, str):
+                    raise StageInputError(f"quality_classifier: {path}:{lineno}: no string field {config.text_field!r}")
+                label = POSITIVE
+                if config.label_field is not None:
+                    key = _label_key(row.get(config.label_field))
+                    if key in config.positive_labels:
+                        label = POSITIVE
+                    elif key in config.negative_labels:
+                        label = NEGATIVE
+                    else:
+                        counts["skipped_unlabeled"] += 1
                         continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise StageInputError(f"quality_classifier: {path}:{lineno}: not JSON: {exc.msg}") from exc
-                    text = row.get(config.text_field) if isinstance(row, dict) else None
-                    if not isinstance(text, str):
-                        raise StageInputError(
-                            f"quality_classifier: {path}:{lineno}: no string field {config.text_field!r}"
-                        )
-                    label = POSITIVE
-                    if config.label_field is not None:
-                        key = _label_key(row.get(config.label_field))
-                        if key in config.positive_labels:
-                            label = POSITIVE
-                        elif key in config.negative_labels:
-                            label = NEGATIVE
-                        else:
-                            counts["skipped_unlabeled"] += 1
-                            continue
-                    yield label, text, str(row.get("id", f"{path.name}:{lineno}"))
+                yield label, text, str(row.get("id", f"{path.name}:{lineno}"))
         else:
-            with _open_text(path) as f:
+            with open_text(path) as f:
                 content = f.read()
             if config.text_unit == "file":
                 units = [content]

@@ -7,12 +7,8 @@ reports held-out accuracy, macro-F1, per-label metrics and the confusion matrix 
 ``quality_classifier``, whose inputs and metrics are about one positive class).
 """
 
-import glob
-import gzip
-import json
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -29,6 +25,7 @@ from gristmill import (
 )
 from gristmill.errors import StageInputError
 from gristmill.lib.documents import iter_documents, require_documents
+from gristmill.lib.jsonl import matching_files, read_jsonl
 from gristmill.lib.textclf import (
     LABEL_PREFIX,
     LABELS_FILE,
@@ -69,25 +66,13 @@ class TopicClassifierConfig(FastTextTrainConfig):
 
 
 def _labeled_rows(config: TopicClassifierConfig) -> list[tuple[Any, str, str]]:
-    pattern = str(Path(config.labels_path).expanduser())
-    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-    if not files:
-        raise FileNotFoundError(f"topic_classifier: labels_path {config.labels_path!r} matches no file")
     rows: list[tuple[Any, str, str]] = []
-    for path in files:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise StageInputError(f"topic_classifier: {path}:{lineno}: not JSON: {exc.msg}") from exc
-                if not isinstance(row, dict) or not isinstance(row.get(config.text_field), str):
-                    raise StageInputError(f"topic_classifier: {path}:{lineno}: no string field {config.text_field!r}")
-                ident = str(row.get("id", f"{path.name}:{lineno}"))
-                rows.append((row.get(config.label_field), row[config.text_field], ident))
+    for path in matching_files(config.labels_path, "topic_classifier: labels_path"):
+        for lineno, row in read_jsonl(path, stage="topic_classifier"):
+            if not isinstance(row.get(config.text_field), str):
+                raise StageInputError(f"topic_classifier: {path}:{lineno}: no string field {config.text_field!r}")
+            ident = str(row.get("id", f"{path.name}:{lineno}"))
+            rows.append((row.get(config.label_field), row[config.text_field], ident))
     return rows
 
 

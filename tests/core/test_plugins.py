@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ from gristmill import ArtifactKind, Input, NoConfig, StageResult, StageSpec, hoo
 from gristmill.engine.runner import execute
 from gristmill.engine.store import ArtifactStore
 from gristmill.pipeline.config import PipelineError, validate_pipeline
-from gristmill.plugins import AUTOLOAD_OFF_ENV, collect_stages, create_plugin_manager
+from gristmill.plugins import AUTOLOAD_OFF_ENV, collect_stages, create_plugin_manager, register_plugin_commands
 from tests.conftest import REPO_ROOT, write_plugin_dist
 from tests.support import toy_stages
 
@@ -243,3 +244,28 @@ def test_bad_kind_registrations_name_their_plugin():
         "plugin 'raises': gristmill_register_kinds raised: RuntimeError: boom in kinds",
     ]
     assert registry.kinds["documents"].description != "my documents" and registry.kinds["scans"] is SCANS
+
+
+def test_plugins_add_commands_and_a_broken_one_is_named(capsys):
+    class Hello:
+        @hookimpl
+        def gristmill_register_commands(self, subparsers):
+            subparsers.add_parser("hello", help="say hello").set_defaults(fn=lambda args: 7)
+
+    class Broken:
+        @hookimpl
+        def gristmill_register_commands(self, subparsers):
+            raise RuntimeError("boom")
+
+    broken = Broken()
+    pm, errors = create_plugin_manager(
+        builtins=("gristmill_plugins.devtools",), autoload=False, extra=(Hello(), broken)
+    )
+    parser = argparse.ArgumentParser(prog="gristmill")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register_plugin_commands(sub, pm)
+    args = parser.parse_args(["hello"])
+    assert not errors and args.fn(args) == 7
+    assert parser.parse_args(["docs", "--check"]).check  # the built-in commands come through the same hook
+    err = capsys.readouterr().err
+    assert f"plugin {pm.get_name(broken)!r}: gristmill_register_commands raised RuntimeError: boom" in err

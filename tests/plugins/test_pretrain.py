@@ -154,3 +154,15 @@ def test_two_processes_through_accelerate_launch(data, tmp_path, monkeypatch):
     assert any("launching 2 process(es) on CPU" in r for r in records)
     assert any("step=6" in r for r in records), records[-5:]  # the child's log lines reached the parent
     assert (6, 6) in progress
+
+
+def test_the_old_grad_accum_name_is_refused_naming_the_new_one():
+    from gristmill.pipeline.config import PipelineError, validate_pipeline
+
+    lm = {"stage": "pretrain", "inputs": {"tokens": "t", "tokenizer": "t"}, "config": {"train": {"grad_accum": 2}}}
+    with pytest.raises(PipelineError) as info:
+        validate_pipeline({"stages": {"t": {"stage": "arithmetic_tasks"}, "lm": lm}}, "p.yaml")
+    renamed = "'grad_accum' was renamed 'gradient_accumulation_steps'"
+    assert f"p.yaml: stages.lm.config: train.grad_accum: {renamed}" in str(info.value)
+    config = PretrainConfig.model_validate({"train": {"gradient_accumulation_steps": 2}})
+    assert config.train.gradient_accumulation_steps == 2

@@ -1,17 +1,16 @@
-"""The ``gristmill`` command: stages, run, demo, ui, schema, docs, store verify, new-stage."""
+"""The ``gristmill`` command: stages, run, demo, ui, schema, store verify, and the commands plugins add through
+``gristmill_register_commands`` (the built-in ``docs`` and ``new-stage`` among them)."""
 
 import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-from gristmill.cli.output import fail as _fail
 from gristmill.cli.output import print_table as _print_table
 from gristmill.cli.run import cmd_demo, cmd_run
 from gristmill.cli.ui import cmd_ui
 from gristmill.pipeline.config import pipeline_json_schema
-from gristmill.plugins import get_registry
+from gristmill.plugins import get_registry, register_plugin_commands
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
@@ -32,19 +31,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_docs(args: argparse.Namespace) -> int:
-    from gristmill.cli.docgen import builtin_registry, write_reference
-
-    registry = builtin_registry()
-    if registry.errors:
-        return _fail("; ".join(str(e) for e in registry.errors), code=1)
-    changed = write_reference(args.out, check=args.check, registry=registry)
-    if args.check and changed:
-        return _fail(f"{', '.join(changed)} in {args.out} out of date: run `gristmill docs --out {args.out}`", 1)
-    print(f"gristmill: {args.out}: {', '.join(changed) + ' updated' if changed else 'up to date'}")
-    return 0
-
-
 def cmd_store_verify(args: argparse.Namespace) -> int:
     from gristmill.engine.store import ArtifactStore
 
@@ -58,21 +44,6 @@ def cmd_store_verify(args: argparse.Namespace) -> int:
     n = sum(1 for _ in store.artifacts())
     print(f"gristmill: {n} artifacts checked in {store.root}, {len(problems)} problems")
     return 1 if problems else 0
-
-
-def cmd_new_stage(args: argparse.Namespace) -> int:
-    from gristmill.cli.scaffold import ScaffoldError, write_stage_package
-
-    registered = get_registry().stages.get(args.name)
-    if registered is not None:
-        return _fail(f"a stage named {args.name!r} is already registered (by {registered.plugin})")
-    try:
-        root = write_stage_package(args.name, args.kind, Path(args.dir))
-    except ScaffoldError as exc:
-        return _fail(str(exc))
-    print(f"gristmill: wrote {args.kind} stage {args.name!r} as a plugin package in {root}")
-    print(f"  pip install -e {root}    # then: gristmill stages; cd {root} && python -m pytest")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,22 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the pipeline file's JSON schema")
     p.set_defaults(fn=cmd_schema)
 
-    p = sub.add_parser("docs", help="write the stage, hook and configuration references (Markdown)")
-    p.add_argument("--out", default="docs/reference", help="output folder (default docs/reference)")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is out of date")
-    p.set_defaults(fn=cmd_docs)
-
     p = sub.add_parser("store", help="artifact store maintenance")
     store_sub = p.add_subparsers(dest="store_command", required=True)
     v = store_sub.add_parser("verify", help="check every manifest's files and hashes; clean .tmp")
     v.add_argument("--store", default="./.gristmill")
     v.set_defaults(fn=cmd_store_verify)
 
-    p = sub.add_parser("new-stage", help="write a plugin package for a new stage (gristmill.lib.kit) to start from")
-    p.add_argument("name", help="stage name: a lower-case Python identifier, e.g. short_docs")
-    p.add_argument("--kind", choices=("filter", "mapper", "trainer"), default="filter", help="default: filter")
-    p.add_argument("--dir", default=".", help="folder to create gristmill-NAME/ in (default: .)")
-    p.set_defaults(fn=cmd_new_stage)
+    register_plugin_commands(sub)
     return parser
 
 

@@ -6,6 +6,7 @@ UTF-8 (``ensure_ascii=False``), ``\\n`` line ends, gzip without timestamp or fil
 content hashes.
 """
 
+import glob
 import gzip
 import io
 import json
@@ -41,24 +42,38 @@ def parse_line(line: str, where: str, error: type[JsonlError] = JsonlError) -> d
     return row
 
 
-def _open_text(path: PathLike) -> IO[str]:
+def matching_files(pattern: str, what: str) -> list[Path]:
+    """The files a glob (``~`` expanded, ``**`` recursive) matches, sorted; ``FileNotFoundError`` naming ``what``
+    (e.g. ``"topic_classifier: labels_path"``) when there is none."""
+    found = glob.glob(str(Path(pattern).expanduser()), recursive=True)
+    files = sorted(Path(p) for p in found if Path(p).is_file())
+    if not files:
+        raise FileNotFoundError(f"{what} {pattern!r} matches no file")
+    return files
+
+
+def open_text(path: PathLike) -> IO[str]:
+    """``path`` opened for reading UTF-8 text, through gzip when its name ends in ``.gz``."""
     if os.fspath(path).endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")  # noqa: SIM115 - returned to a with block
 
 
-def read_jsonl(path: PathLike, error: type[JsonlError] = JsonlError) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_jsonl(
+    path: PathLike, error: type[JsonlError] = JsonlError, stage: str = ""
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for every non-blank line of ``path`` (gzip when it ends in ``.gz``).
 
     A line that is not a JSON object, or a file that cannot be opened or decoded (missing, truncated gzip, not
-    UTF-8), raises ``error`` naming the file (and line)."""
+    UTF-8), raises ``error`` naming the file (and line), after ``stage: `` when a stage name is given."""
+    prefix = f"{stage}: " if stage else ""
     try:
-        with _open_text(path) as f:
+        with open_text(path) as f:
             for lineno, line in enumerate(f, 1):
                 if line.strip():
-                    yield lineno, parse_line(line, f"{path}:{lineno}", error)
+                    yield lineno, parse_line(line, f"{prefix}{path}:{lineno}", error)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: " + error.unreadable.format(exc=f"{type(exc).__name__}: {exc}")) from exc
+        raise error(f"{prefix}{path}: " + error.unreadable.format(exc=f"{type(exc).__name__}: {exc}")) from exc
 
 
 class JsonlWriter:

@@ -16,7 +16,6 @@ problem as plain text, question + " " + worked solution, the way the crawl's mat
 an optional ``documents`` input through unchanged, so a pipeline can add the domain to its pretraining corpus.
 """
 
-import json
 import random
 import shutil
 from collections import Counter
@@ -28,6 +27,7 @@ from pydantic import Field
 from gristmill import Artifact, Input, StageConfig, StageContext, StageResult, StageSpec, Table
 from gristmill.errors import StageInputError
 from gristmill.lib.documents import DocumentWriter, document_shards, iter_documents
+from gristmill.lib.jsonl import read_jsonl, write_jsonl
 from gristmill.lib.plots import bar_chart
 from gristmill.lib.verify import extract_answer
 from gristmill_plugins.demo_data.maths import _math_problem
@@ -72,9 +72,7 @@ def _unique(rng: random.Random, n: int, taken: set[str], max_tries: int) -> list
 
 
 def _write(path: Any, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    write_jsonl(path, rows, sort_keys=True)
 
 
 def run_arithmetic_tasks(ctx: StageContext, config: ArithmeticTasksConfig, inputs: dict[str, Artifact]) -> StageResult:
@@ -159,18 +157,11 @@ def read_sft_problems(tasks: Artifact) -> list[tuple[str, str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"task_documents: input {tasks.describe()} has no sft.jsonl")
     problems: list[tuple[str, str, str]] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise StageInputError(f"task_documents: {path}:{lineno}: not JSON: {exc.msg}") from exc
-            turns = {m["role"]: m["content"] for m in row.get("messages", [])}
-            if "user" not in turns or "assistant" not in turns:
-                raise StageInputError(f"task_documents: {path}:{lineno}: a row needs a user and an assistant message")
-            problems.append((turns["user"], turns["assistant"], str(row.get("answer", ""))))
+    for lineno, row in read_jsonl(path, stage="task_documents"):
+        turns = {m["role"]: m["content"] for m in row.get("messages", [])}
+        if "user" not in turns or "assistant" not in turns:
+            raise StageInputError(f"task_documents: {path}:{lineno}: a row needs a user and an assistant message")
+        problems.append((turns["user"], turns["assistant"], str(row.get("answer", ""))))
     return problems
 
 

@@ -16,16 +16,8 @@ The stage makes up to four streaming passes over the input shards and never hold
 4. write the kept documents (same fields; line-deduped text; ``metadata.dedup_cluster`` /
    ``dedup_cluster_size`` on kept documents that had duplicates).
 
-MinHash is a vectorized numpy re-implementation of datasketch's: the same 32-bit hash of each shingle, the
-same permutations drawn from ``np.random.RandomState(seed)`` and the same arithmetic, so signatures are
-bitwise identical to ``datasketch.MinHash(num_perm, seed, scheme=..., hashfunc=...)`` fed the same shingles —
-with ``hash_function: sha1`` to a stock ``MinHash(num_perm, seed)`` (its default ``sha1_hash32``), with the
-default ``xxh32`` to one given ``hashfunc=xxhash.xxh32_intdigest`` (hashing ~3x faster; SHA-1 is most of the
-stage's time otherwise); for the ``affine32`` scheme (datasketch ≥ 2.0's default: MurmurHash3 finalizer, then
-``a·h + b mod 2³²``) and the ``legacy`` one (datasketch < 2.0: ``(a·h + b) mod (2⁶¹−1)`` truncated to 32
-bits). Hashing a shingle is one C call (in a C-level ``map``); permuting and taking minima run over whole
-batches of shingles at once, so per shingle the stage costs well under a microsecond where datasketch's
-``update`` costs several.
+MinHash signatures are bitwise identical to datasketch's (``hash_function: sha1`` / ``xxh32``, schemes
+``affine32`` and ``legacy``) at a fraction of its cost per shingle: see :mod:`~gristmill_plugins.minhash_dedup.minhash`.
 
 Modules: :mod:`~gristmill_plugins.minhash_dedup.config` (options), :mod:`~gristmill_plugins.minhash_dedup.minhash`
 (normalization, shingles, signatures), :mod:`~gristmill_plugins.minhash_dedup.lsh` (bands/rows, buckets, clusters),

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, model_validator
 
 from gristmill.configs import LaunchableConfig
 from gristmill.lib.post_training.plots import history_plot
@@ -50,24 +49,6 @@ class TrainingConfig(LaunchableConfig):
         description="Check loss_decreased (stages that declare it): the final loss is at least this fraction below "
         "the first step's.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_fields(cls, data: Any) -> Any:
-        """An old field name is an error that names the new one (not just 'extra inputs are not permitted')."""
-        if isinstance(data, dict):
-            errors = [
-                InitErrorDetails(
-                    type=PydanticCustomError("renamed_field", "'{old}' was renamed '{new}'", {"old": old, "new": new}),
-                    loc=(old,),
-                    input=data[old],
-                )
-                for old, new in cls.RENAMED.items()
-                if old in data
-            ]
-            if errors:
-                raise ValidationError.from_exception_data(cls.__name__, errors)
-        return data
 
     @model_validator(mode="after")
     def _one_warmup(self) -> "TrainingConfig":

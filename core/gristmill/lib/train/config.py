@@ -4,9 +4,11 @@ their config classes at import time, and every plugin module is imported when gr
 transformers 5 configures RoPE through ``rope_parameters`` (not ``rope_theta``/``rope_scaling``).
 """
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gristmill.configs import RenamedFields
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig
@@ -90,14 +92,15 @@ class ModelConfig(BaseModel):
         )
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(RenamedFields):
     """How to train: steps, batch, optimizer and schedule, precision, checkpoints, spike handling, metrics."""
 
     model_config = ConfigDict(extra="forbid")
+    RENAMED: ClassVar[dict[str, str]] = {"grad_accum": "gradient_accumulation_steps"}
 
     steps: int = Field(100, ge=1, description="Optimizer steps in the whole run (the schedule's length).")
     batch_size: int = Field(8, ge=1, description="Sequences per micro-batch (per process).")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (reached at the end of warmup).")
     min_lr: float = Field(3e-4, ge=0, description="Floor of the decaying schedules.")
     warmup: int = Field(10, ge=0, description="Linear warmup steps.")

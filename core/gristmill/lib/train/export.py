@@ -45,7 +45,10 @@ def _special_ids(tokenizer_dir: Path) -> dict[str, int | None]:
     from tokenizers import Tokenizer
 
     cfg_path = tokenizer_dir / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelArtifactError(f"{cfg_path}: not valid JSON: {exc}") from exc
     tok = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     out: dict[str, int | None] = {}
     for key in ("bos", "eos", "pad"):

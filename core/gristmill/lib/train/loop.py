@@ -1,7 +1,7 @@
 """The training loop, top to bottom: build → (resume) → for each step: accumulate, clip, check, update, log,
 checkpoint.
 
-One optimizer step consumes ``grad_accum × batch_size × processes`` sequences of the
+One optimizer step consumes ``gradient_accumulation_steps × batch_size × processes`` sequences of the
 :class:`~gristmill.lib.tokens.TokenDataset` (in its own, possibly seeded-shuffled, order; epochs roll over). Every
 process reads the same stream and trains on its own slice, so the data position is one number for all of them.
 A checkpoint holds the model, optimizer, scheduler, RNG states and the dataset position, so on CPU a resumed run
@@ -91,7 +91,7 @@ class _Batches:
 def _accelerator(cfg: TrainConfig, out_dir: Path) -> Accelerator:
     kwargs: dict[str, Any] = {
         "mixed_precision": cfg.precision,
-        "gradient_accumulation_steps": cfg.grad_accum,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
         "cpu": not torch.cuda.is_available(),
     }
     if cfg.tensorboard:
@@ -299,21 +299,21 @@ def train(
         "training %d params (%.3g FLOPs/token) from step %d to %d on %s", n_params, flops_tok, step, cfg.steps, device
     )
     rank, world = accelerator.process_index, accelerator.num_processes
-    tokens_per_step = cfg.grad_accum * cfg.batch_size * dataset.seq_len * world
+    tokens_per_step = cfg.gradient_accumulation_steps * cfg.batch_size * dataset.seq_len * world
     # -- loop
     while step < cfg.steps and (stop_after is None or step < stop_after):
         t0 = time.perf_counter()
         model.train()
         lr = scheduler.get_last_lr()[0]
         loss_sum, correct, predicted = 0.0, 0, 0
-        for _ in range(cfg.grad_accum):
+        for _ in range(cfg.gradient_accumulation_steps):
             # every process reads the same stream and takes its own slice, so the data position is global
             rows = batches.next(cfg.batch_size * world)
             ids = rows[rank * cfg.batch_size : (rank + 1) * cfg.batch_size].to(device)
             labels = _labels(ids, dataset.pad_id)
             with accelerator.accumulate(model):
                 out = model(input_ids=ids, labels=labels)  # shifts labels inside: predicts token t+1 from ≤ t
-                accelerator.backward(out.loss)  # divides by grad_accum
+                accelerator.backward(out.loss)  # divides by gradient_accumulation_steps
             loss_sum += out.loss.item()
             with torch.no_grad():
                 target = labels[:, 1:]
@@ -321,7 +321,7 @@ def train(
                 correct += int(hits.sum())
                 predicted += int((target != -100).sum())
         assert accelerator.sync_gradients, "an optimizer step must end a whole accumulation group"
-        loss = loss_sum / cfg.grad_accum
+        loss = loss_sum / cfg.gradient_accumulation_steps
         if world > 1:  # average over processes: every rank must take the same spike decision
             stats = torch.tensor([loss, correct, predicted], device=device, dtype=torch.float64)
             stats = accelerator.reduce(stats, reduction="sum")

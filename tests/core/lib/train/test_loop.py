@@ -27,7 +27,7 @@ def test_loss_decreases_and_metrics_are_logged(tokens, tmp_path):
 
 
 def test_resumed_run_is_bitwise_identical(tokens, tmp_path):
-    cfg = tiny_train(grad_accum=2, batch_size=2)
+    cfg = tiny_train(gradient_accumulation_steps=2, batch_size=2)
     full = train(tiny_model(), cfg, dataset(tokens), tmp_path / "full")
 
     part = train(tiny_model(), cfg, dataset(tokens), tmp_path / "part", stop_after=12)  # "crash" after step 12

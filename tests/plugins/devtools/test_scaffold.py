@@ -1,4 +1,5 @@
-"""gristmill.cli.scaffold (`gristmill new-stage`): the generated packages import, register and run for real."""
+"""gristmill_plugins.devtools.scaffold (`gristmill new-stage`): the generated packages import, register and run
+for real."""
 
 import importlib
 import json
@@ -6,9 +7,9 @@ import json
 import pytest
 
 from gristmill import TRAINING, Input
-from gristmill.cli.scaffold import ScaffoldError, write_stage_package
 from gristmill.lib.kit import trainer_stage
 from gristmill.testing import artifact_from_dir, run_stage
+from gristmill_plugins.devtools.scaffold import ScaffoldError, write_stage_package
 from tests.core.lib.test_kit import _documents
 from tests.plugins.conftest import arithmetic, one_thread, tiny_policy  # noqa: F401 - fixtures of the trainer test
 
