@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 SCRIPT = """
