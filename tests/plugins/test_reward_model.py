@@ -122,6 +122,11 @@ def test_reward_model_learns_the_right_answer_on_arithmetic(arithmetic_preferenc
         "model": artifact_from_dir("model", tiny_policy),
         "preferences": artifact_from_dir("dataset", arithmetic_preferences),
     }
+    import torch
+
+    # The score head is initialised from torch's global RNG when the model loads, before the trainer seeds: pin it,
+    # or the result depends on which tests ran before (known gap, see the issue-15 note).
+    torch.manual_seed(0)
     result, art = run_stage(SPEC, tmp_path / "rm", ARITH, inputs)
     c = result.counts
     assert c["pairs"] == 240 and c["ranked_lists"] == 8 and c["dropped_too_long"] == 0
