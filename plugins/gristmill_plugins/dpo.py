@@ -40,7 +40,7 @@ from gristmill import (
 )
 from gristmill.errors import StageInputError
 from gristmill.lib.jsonl import write_jsonl
-from gristmill.lib.post_training import LrScheduler, TrainingConfig, TrainRun
+from gristmill.lib.post_training import LoraTrainingConfig, LrScheduler, TrainRun
 
 LOSS_TYPES = Literal[
     "sigmoid",
@@ -61,7 +61,7 @@ LOSS_TYPES = Literal[
 ]
 
 
-class DPOStageConfig(TrainingConfig):
+class DPOStageConfig(LoraTrainingConfig):
     """Options of the ``dpo`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("prompts.jsonl", description="Prompt pool file of the prompts dataset ({'prompt', 'answer'}).")
@@ -173,7 +173,9 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
 
     from gristmill.engine.launch import process_state
     from gristmill.lib import post_training as pt
-    from gristmill.lib.train.export import load_causal_lm, save_model_dir
+    from gristmill.lib.models import load_causal_lm
+    from gristmill.lib.models.chat import trl_pair
+    from gristmill.lib.models.lora import peft_config
 
     policy, prompts_art, rm_art = inputs["policy"], inputs["prompts"], inputs.get("reward_model")
     previous = ctx.previous  # this instance's model of the round before (None in round 1)
@@ -198,9 +200,9 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
     rows = [pool[i] for i in round_prompts(len(pool), config.prompts_per_round, round_no, seed)]
     eval_rows, eval_name = _eval_rows(config, prompts_art)
 
-    model, tokenizer = pt.load_policy(start_art)
+    model, tokenizer = pt.load_policy(start_art, True, config.dtype, config.chat_template)
     model.to(state.device)
-    context = int(model.config.max_position_embeddings)
+    context = pt.context_length(model) or config.max_length or 2048
     if config.max_length is not None and config.max_length > context:
         raise DPOStageError(
             f"dpo: max_length {config.max_length} exceeds the {context}-token context of {start_art.describe()}"
@@ -270,17 +272,20 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         )
     )
     # The reference is the round's starting policy: loaded from its validated folder (safetensors only); with
-    # precomputed reference log-probs TRL uses the policy itself before the first step and keeps no copy.
-    ref_model = None if config.precompute_ref_log_probs else load_causal_lm(start_art.path)
+    # precomputed reference log-probs TRL uses the policy itself before the first step and keeps no copy; with LoRA
+    # the reference is the policy with its adapter disabled (TRL), so there is no second copy either.
+    no_copy = config.precompute_ref_log_probs or config.peft is not None
+    ref_model = None if no_copy else load_causal_lm(start_art.path, dtype=config.dtype)
     tokenizer.padding_side = "right"
     model.train()
     trainer = DPOTrainer(
         model=model,
         ref_model=ref_model,
         args=args,
-        train_dataset=Dataset.from_list(pairs),
+        train_dataset=Dataset.from_list([trl_pair(tokenizer, p) for p in pairs]),
         processing_class=tokenizer,
         callbacks=[pt.stage_callback(ctx, history)],
+        peft_config=peft_config(config.peft, model, "CAUSAL_LM", "dpo") if config.peft else None,
     )
     run = pt.run_trainer(ctx, trainer, history=history, tokenizer_from=None)  # saved after the held-out scoring
     if run is None:
@@ -295,7 +300,7 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         after = pt.score_accuracy(model, tokenizer, eval_rows, config.max_new_tokens, config.generation_batch_size)
 
     out = ctx.output_dir
-    save_model_dir(model, out, start_art.path)
+    pt.save_trained(model, out, tokenizer, start_art, config.peft)
     write_jsonl(out / "dpo_pairs.jsonl", pairs, sort_keys=True)
     origin = {"input": started_from, "artifact": start_art.id, "partition": start_art.manifest.get("partition")}
     (out / "training_log.json").write_text(
@@ -317,6 +322,8 @@ def run_dpo(ctx: StageContext, config: DPOStageConfig, inputs: dict[str, Artifac
         "margins": _last(history, "rewards/margins"),
         "steps_per_second": round(float(run.output.metrics.get("train_steps_per_second", 0.0)), 4),
         "train_seconds": run.train_seconds,
+        **run.params,
+        "peak_memory_mb": run.peak_memory_mb,
     }
     if scored.correct is not None:
         counts["pass_at_1"] = round(scored.pass_at(1) or 0.0, 4)

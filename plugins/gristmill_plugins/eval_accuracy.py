@@ -20,11 +20,12 @@ from pydantic import Field
 from gristmill import Artifact, Input, StageConfig, StageContext, StageResult, StageSpec, Table, hookimpl
 from gristmill.errors import StageInputError
 from gristmill.lib.jsonl import JsonlWriter
+from gristmill.lib.models.options import ModelOptions
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill.lib.verify import is_correct
 
 
-class EvalAccuracyConfig(StageConfig):
+class EvalAccuracyConfig(StageConfig, ModelOptions):
     """Options of the ``eval_accuracy`` stage."""
 
     file: str = Field("eval.jsonl", description="The held-out file in the tasks dataset.")
@@ -85,7 +86,7 @@ def run_eval_accuracy(ctx: StageContext, config: EvalAccuracyConfig, inputs: dic
         for i, art in enumerate(models):
             label = model_label(art)
             started = time.monotonic()
-            model, tokenizer = pt.load_policy(art)
+            model, tokenizer = pt.load_policy(art, True, config.dtype, config.chat_template)
             completions = pt.generate(
                 model,
                 tokenizer,

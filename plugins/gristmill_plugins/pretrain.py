@@ -1,15 +1,22 @@
-"""``pretrain``: tokens + tokenizer → a Llama-style causal LM trained from scratch, as a Hugging Face folder.
+"""``pretrain``: tokens + tokenizer → a Llama-style causal LM trained from scratch, or tokens + model → that model
+(any architecture transformers ships) pretrained further; a Hugging Face folder either way.
+
+From scratch, ``model`` sets the shape and the ``tokenizer`` input's files go into the output. With a ``model``
+input (continued pretraining) its weights are loaded in float32 (master weights; ``train.precision: bf16`` for
+autocast), its architecture, config and tokenizer are kept (the tokens must be made with that tokenizer), and the
+output is saved in ``dtype`` (``auto``: the input checkpoint's).
 
 The loop is :func:`gristmill.lib.train.train` (accelerate: CPU, one or more GPUs, DDP; exact resume; loss-spike
 rollback). Checkpoints live in the run's resume folder, so re-materializing after a crash continues from the
 newest valid checkpoint instead of starting over. The output folder (``config.json``, ``generation_config.json``,
-``model.safetensors`` and the tokenizer files) loads with ``AutoModelForCausalLM`` + ``AutoTokenizer``; the stage
+the safetensors weights and the tokenizer files) loads with ``AutoModelForCausalLM`` + ``AutoTokenizer``; the stage
 reloads it that way and generates from ``sample_prompts`` before returning, so a folder that cannot generate never
 becomes an artifact.
 
 Metadata: loss curve (train + validation), final loss / perplexity / bits-per-byte / token accuracy, tokens/s and
 MFU (GPUs in the peak-FLOP table, or a configured peak), the Chinchilla comparison of the run (tokens per
-parameter, the compute-optimal split of the same compute) and generated samples.
+parameter, the compute-optimal split of the same compute), generated samples, ``model_type`` and ``started_from``
+(the model input, if any).
 """
 
 import json
@@ -24,6 +31,7 @@ from pydantic import Field
 from gristmill import (
     TRAINING,
     Artifact,
+    Input,
     Markdown,
     StageContext,
     StageResult,
@@ -34,6 +42,7 @@ from gristmill import (
 from gristmill.checks import loss_decreased_check
 from gristmill.configs import LaunchableConfig
 from gristmill.errors import StageInputError
+from gristmill.lib.models import DtypeName
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill.lib.train.config import ModelConfig, TrainConfig
 
@@ -41,7 +50,8 @@ log = logging.getLogger("gristmill.pretrain")
 
 
 class PretrainModel(ModelConfig):
-    """Model shape; vocabulary and context length default to the tokens artifact's."""
+    """Model shape of a model trained from scratch; vocabulary and context length default to the tokens artifact's.
+    With a ``model`` input the shape is the input's: setting a field here is then an error."""
 
     vocab_size: int | None = Field(None, ge=2, description="Embedding rows; None: the tokens artifact's vocab_size.")
     max_seq_len: int | None = Field(None, ge=2, description="Context length; None: the tokens artifact's seq_len.")
@@ -50,7 +60,15 @@ class PretrainModel(ModelConfig):
 class PretrainConfig(LaunchableConfig):
     """Options of the ``pretrain`` stage."""
 
-    model: PretrainModel = Field(default_factory=PretrainModel, description="Model shape (see ModelConfig).")
+    model: PretrainModel = Field(
+        default_factory=PretrainModel,
+        description="Model shape (see ModelConfig) from scratch; with a model input leave it unset (the input's).",
+    )
+    dtype: DtypeName = Field(
+        "auto",
+        description="Dtype of the saved weights (training keeps float32 master weights): auto = the model input's "
+        "checkpoint dtype, float32 from scratch; bfloat16, float16 or float32 cast.",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training loop options (see TrainConfig).")
     token_budget: int | None = Field(
         None, ge=1, description="Train on this many tokens (sets train.steps from the tokens per step); None: steps."
@@ -89,6 +107,68 @@ def _resolve_model(cfg: PretrainConfig, index: Mapping[str, Any], tokens: Artifa
     return ModelConfig(**data)
 
 
+def _which_inputs(inputs: dict[str, Artifact]) -> tuple[Artifact | None, Artifact | None]:
+    """(model, tokenizer): exactly one of them is wired."""
+    model_art, tokenizer = inputs.get("model"), inputs.get("tokenizer")
+    if model_art is None and tokenizer is None:
+        raise PretrainInputError(
+            "pretrain: wire inputs.tokenizer (train from scratch) or inputs.model (continue pretraining it)"
+        )
+    if model_art is not None and tokenizer is not None:
+        raise PretrainInputError(
+            f"pretrain: wire inputs.model or inputs.tokenizer, not both: continued pretraining uses the tokenizer of "
+            f"input model {model_art.describe()}"
+        )
+    return model_art, tokenizer
+
+
+def _load_start(
+    cfg: PretrainConfig, model_art: Artifact, tokens: Artifact, index: Mapping[str, Any]
+) -> tuple[Any, Any]:
+    """Validate the ``model`` input against the config and the tokens (before loading a weight); the validated
+    folder and the model, loaded in float32 (master weights)."""
+    from gristmill.lib.models import ModelArtifactError, inspect_model_folder, load_causal_lm
+    from gristmill.lib.train.export import hf_config
+    from gristmill.lib.train.loop import position_limit
+
+    name = model_art.describe()
+    # set and not the default: a child launch re-validates the dumped config, where every field counts as set
+    fixed = sorted(
+        f for f in cfg.model.model_fields_set if getattr(cfg.model, f) != PretrainModel.model_fields[f].default
+    )
+    if fixed:
+        raise PretrainInputError(
+            f"pretrain: model.{fixed[0]} is set, but with input model {name} the shape is the input's: remove "
+            f"model.{', model.'.join(fixed)} from the config"
+        )
+    try:
+        folder = inspect_model_folder(model_art.path)
+        config = hf_config(folder)
+    except ModelArtifactError as exc:
+        raise PretrainInputError(f"pretrain: input model {name}: {exc}") from exc
+    if (model_art.path / "tokenizer.json").is_file():
+        _check_tokenizer(model_art, index)
+    text = config.get_text_config()
+    rows = getattr(text, "vocab_size", None)
+    if isinstance(rows, int) and index["vocab_size"] > rows:
+        raise PretrainInputError(
+            f"pretrain: {tokens.describe()} has vocab_size {index['vocab_size']}, more than the {rows} embedding "
+            f"rows of input model {name} (config.json): tokenize with the model's tokenizer"
+        )
+    limit = position_limit(config)
+    if limit is not None and index["seq_len"] > limit:
+        raise PretrainInputError(
+            f"pretrain: {tokens.describe()} has seq_len {index['seq_len']}, longer than max_position_embeddings "
+            f"{limit} of input model {name} (config.json): tokenize with seq_len ≤ {limit} (or extend the context "
+            "with long_context first)"
+        )
+    try:
+        model = load_causal_lm(model_art.path, dtype="float32")
+    except ModelArtifactError as exc:
+        raise PretrainInputError(f"pretrain: input model {name}: {exc}") from exc
+    return folder, model
+
+
 def _check_tokenizer(tokenizer: Artifact, index: Mapping[str, Any]) -> None:
     path = tokenizer.path / "tokenizer.json"
     try:
@@ -112,6 +192,24 @@ def _steps(cfg: PretrainConfig, seq_len: int, world: int) -> TrainConfig:
     return train
 
 
+def _shape(config: Any) -> dict[str, Any]:
+    """The shape of a continued model, from its HF config (any architecture)."""
+    from gristmill.lib.train.loop import position_limit
+    from gristmill.lib.train.model import transformer_dims
+
+    layers, width = transformer_dims(config)
+    text = config.get_text_config()
+    return {
+        "model_type": config.model_type,
+        "architectures": ", ".join(config.architectures or []),
+        "layers": layers,
+        "hidden_size": text.hidden_size,
+        "attention_width": width,
+        "vocab_size": text.vocab_size,
+        "max_position_embeddings": position_limit(config),
+    }
+
+
 def _loss_curve(history: list[list[float]], evals: list[dict[str, Any]]) -> Markdown:
     fig, ax = small_figure()
     if history:
@@ -127,36 +225,49 @@ def _loss_curve(history: list[list[float]], evals: list[dict[str, Any]]) -> Mark
 
 
 def _samples(folder: Path, prompts: list[str], new_tokens: int) -> list[dict[str, str]]:
-    """Reload the saved folder the way users will and greedily continue each prompt."""
+    """Reload the saved folder the way users will (any architecture, its dtype) and greedily continue each
+    prompt (within the model's position limit)."""
     import torch
     from transformers import AutoTokenizer
 
-    from gristmill.lib.train.export import load_causal_lm
+    from gristmill.lib.models import load_causal_lm
+    from gristmill.lib.train.loop import position_limit
 
     model = load_causal_lm(folder)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # GPT-2, Llama-3 ship no pad
+    limit = position_limit(model.config)
     rows = []
     with torch.no_grad():
         for prompt in prompts:
             ids = tok(prompt, return_tensors="pt").input_ids
-            out = model.generate(ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+            n = new_tokens if limit is None else max(0, min(new_tokens, limit - ids.shape[1]))
+            out = model.generate(ids, max_new_tokens=n, do_sample=False, pad_token_id=pad) if n else ids
             continuation = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
             rows.append({"prompt": prompt, "continuation": continuation})
     return rows
 
 
 def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Artifact]) -> StageResult:
-    """Train a model from scratch on the tokens' train split; validate on their validation split."""
+    """Train a model from scratch (or the ``model`` input further) on the tokens' train split; validate on their
+    validation split."""
     from gristmill.engine.launch import process_state
+    from gristmill.lib import models
     from gristmill.lib.tokens import TokenDataset, read_index
     from gristmill.lib.train import chinchilla
-    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.train.export import output_dtype, save_model_dir
     from gristmill.lib.train.loop import format_metrics, history, train
 
-    tokens, tokenizer = inputs["tokens"], inputs["tokenizer"]
+    tokens = inputs["tokens"]
+    model_art, tokenizer = _which_inputs(inputs)
     index = read_index(tokens)
-    _check_tokenizer(tokenizer, index)
-    model_cfg = _resolve_model(config, index, tokens)
+    model_cfg: ModelConfig | None = None
+    folder, start = None, None
+    if model_art is not None:
+        folder, start = _load_start(config, model_art, tokens, index)
+    else:
+        _check_tokenizer(tokenizer, index)
+        model_cfg = _resolve_model(config, index, tokens)
     state = process_state()
     train_cfg = _steps(config, index["seq_len"], state.num_processes)
     if "seed" not in config.train.model_fields_set:
@@ -183,13 +294,18 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
         log_fn=log_step,
         validation=validation,
         bytes_per_token=bytes_per_token,
+        model=start,
     )
     if result.resumed_from is not None:
         ctx.log.warning("%s: resumed from checkpoint %s", ctx.instance, result.resumed_from.name)
     if not state.is_main_process:
         return StageResult()
 
-    save_model_dir(result.model, ctx.output_dir, tokenizer.path)
+    dtype = output_dtype(config.dtype, folder)
+    if model_art is not None:  # the checkpoint's architecture, config fields, special ids and generation config
+        models.save_model_dir(result.model.to(dtype), ctx.output_dir, tokenizer_from=model_art.path)
+    else:
+        save_model_dir(result.model.to(dtype), ctx.output_dir, tokenizer.path)
     steps_loss, evals = history(run_dir)
     (ctx.output_dir / "training_log.json").write_text(
         json.dumps({"history": steps_loss, "evals": evals}, separators=(",", ":")) + "\n", encoding="utf-8"
@@ -228,7 +344,10 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
         }
     metadata: dict[str, Any] = {
         "loss_curve": _loss_curve(steps_loss, evals),
-        "model": Table([model_cfg.model_dump()]),
+        "model": Table([model_cfg.model_dump() if model_cfg is not None else _shape(result.model.config)]),
+        "model_type": result.model.config.model_type,
+        "started_from": model_art.describe() if model_art is not None else None,
+        "dtype": str(dtype).removeprefix("torch."),
         "chinchilla": Table([sizing]),
         "samples": Table(samples),
         "flops_per_token": result.flops_per_token,
@@ -241,11 +360,16 @@ def run_pretrain(ctx: StageContext, config: PretrainConfig, inputs: dict[str, Ar
 SPEC = StageSpec(
     name="pretrain",
     version="1",
-    inputs={"tokens": "tokens", "tokenizer": "tokenizer"},
+    inputs={
+        "tokens": "tokens",
+        "tokenizer": Input("tokenizer", optional=True, description="Train from scratch with this tokenizer."),
+        "model": Input("model", optional=True, description="Continue pretraining this model (any architecture)."),
+    },
     output="model",
     config=PretrainConfig,
     run=run_pretrain,
-    description="Pretrain a Llama-style model from scratch on packed tokens (accelerate; exact resume).",
+    description="Pretrain a Llama-style model from scratch, or continue pretraining a model of any architecture, on "
+    "packed tokens (accelerate; exact resume).",
     policy=TRAINING,
     checks=(loss_decreased_check(),),
     group="training",

@@ -34,9 +34,10 @@ from gristmill import (
 )
 from gristmill.errors import StageInputError
 from gristmill.lib.jsonl import write_jsonl
+from gristmill.lib.models.options import ModelOptions
 
 
-class RejectionSamplingConfig(StageConfig):
+class RejectionSamplingConfig(StageConfig, ModelOptions):
     """Options of the ``rejection_sampling`` stage."""
 
     file: str = Field("prompts.jsonl", description="Prompt pool file of the prompts dataset ({'prompt', 'answer'}).")
@@ -94,11 +95,11 @@ def run_rejection_sampling(
     k = config.samples_per_prompt
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    model, tokenizer = pt.load_policy(policy)
+    model, tokenizer = pt.load_policy(policy, True, config.dtype, config.chat_template)
     model.to(device)
     reward = None
     if rm_art is not None and config.scorer != "verifier":
-        reward = pt.load_reward_model(rm_art)
+        reward = pt.load_reward_model(rm_art, config.dtype)
         reward[0].to(device)
     ctx.log.info("%s: sampling %d × %d completions from %s", ctx.instance, len(rows), k, policy.describe())
     scored = pt.sample_and_score(

@@ -1,7 +1,8 @@
 """``reward_model``: a policy ``model`` + preference ``dataset`` → a scalar reward model (TRL ``RewardTrainer``).
 
-The reward model is the policy's backbone with a new one-output score head (``LlamaForSequenceClassification``,
-``num_labels=1``), trained with the Bradley–Terry loss ``-log σ(r(chosen) − r(rejected))`` on preference pairs:
+The reward model is the policy's backbone (any causal-LM architecture) with a new one-output score head
+(``AutoModelForSequenceClassification``, ``num_labels=1``, initialised from the stage's seed; LoRA with ``peft``),
+trained with the Bradley–Terry loss ``-log σ(r(chosen) − r(rejected))`` on preference pairs:
 
 - ``file`` (default ``pairs.jsonl``): TRL explicit-prompt pairs ``{"prompt": msgs, "chosen": msgs, "rejected":
   msgs}`` or hh-rlhf transcripts (``{"chosen": str, "rejected": str}``), read by
@@ -13,7 +14,7 @@ The reward model is the policy's backbone with a new one-output score head (``Ll
 
 Pairs are split by prompt (seeded), so no prompt is both trained on and held out. Pairs whose chosen or rejected
 conversation exceeds ``max_length`` tokens are dropped (TRL's ``RewardTrainer`` would drop them silently; here they
-are counted). The output folder (``config.json`` with ``LlamaForSequenceClassification``, ``model.safetensors``,
+are counted). The output folder (``config.json`` with ``<Arch>ForSequenceClassification``, ``model.safetensors``,
 tokenizer files) loads with ``AutoModelForSequenceClassification`` or
 :func:`gristmill.lib.post_training.load_reward_model`; :func:`gristmill.lib.post_training.reward_scores` scores
 conversations with it.
@@ -44,9 +45,9 @@ from gristmill.lib.jsonl import read_jsonl
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill.lib.post_training import (
     DatasetError,
+    LoraTrainingConfig,
     LrScheduler,
     Messages,
-    TrainingConfig,
     TrainRun,
     dataset_file,
     parse_messages,
@@ -55,7 +56,7 @@ from gristmill.lib.post_training import (
 Pair = dict[str, Messages]
 
 
-class RewardModelConfig(TrainingConfig):
+class RewardModelConfig(LoraTrainingConfig):
     """Options of the ``reward_model`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("pairs.jsonl", description="Preference-pair JSONL of the dataset (a single-file source: any).")
@@ -163,41 +164,32 @@ def _optional_file(artifact: Artifact, name: str | None, other: Path) -> Path | 
 # ---------------------------------------------------------------- model
 
 
-def load_backbone(model_artifact: Artifact) -> tuple[Any, Any]:
-    """The causal-LM folder as ``LlamaForSequenceClassification(num_labels=1)`` (a new score head on the policy's
-    backbone; ``lm_head`` is not used) + its tokenizer (right padding, pad id mirrored into the model config)."""
-    import warnings
+def load_backbone(model_artifact: Artifact, config: "RewardModelConfig", seed: int = 0) -> tuple[Any, Any]:
+    """The causal-LM folder (any architecture) as ``AutoModelForSequenceClassification(num_labels=1)`` — a new score
+    head, initialised from ``seed``, on the policy's backbone; ``lm_head`` unused — + its tokenizer (right padding,
+    pad id mirrored into the model config)."""
+    import torch
 
-    from transformers import AutoTokenizer, LlamaForSequenceClassification
-    from transformers.utils import logging as hf_logging
+    from gristmill.lib.models import inspect_model_folder, load_classifier, load_tokenizer
 
-    from gristmill.lib.train.export import ModelArtifactError, open_model_artifact
-
-    open_model_artifact(model_artifact.path)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_artifact.path), local_files_only=True)
-    if not tokenizer.chat_template:
-        raise ModelArtifactError(f"{model_artifact.describe()}: the tokenizer has no chat template")
-    if tokenizer.pad_token_id is None:
-        raise ModelArtifactError(f"{model_artifact.describe()}: the tokenizer has no pad token")
+    inspect_model_folder(model_artifact.path)
+    tokenizer = load_tokenizer(model_artifact.path, model_artifact.describe(), config.chat_template)
     tokenizer.padding_side = "right"
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is the point here, not a problem
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = LlamaForSequenceClassification.from_pretrained(
-                str(model_artifact.path), num_labels=1, local_files_only=True, use_safetensors=True
-            )
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    torch.manual_seed(seed)  # the score head's init: the same output whatever ran in this process before
+    model = load_classifier(model_artifact.path, dtype=config.dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.use_cache = False
     return model, tokenizer
 
 
-def _fits(tokenizer: Any, pair: Pair, limit: int) -> bool:
+def _fits(tokenizer: Any, pair: Pair, limit: int, where: Path) -> bool:
+    from gristmill.lib.models.chat import encode
+
     for side in ("chosen", "rejected"):
-        ids = tokenizer.apply_chat_template(pair["prompt"] + pair[side], tokenize=True, return_dict=True)["input_ids"]
+        try:
+            ids = encode(tokenizer, pair["prompt"] + pair[side])
+        except Exception as exc:  # noqa: BLE001 - jinja's TemplateError (raise_exception in shipped templates)
+            raise DatasetError(f"{where}: the chat template refuses a pair: {exc}") from exc
         if len(ids) > limit:
             return False
     return True
@@ -234,8 +226,17 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from gristmill.lib.post_training import load_preferences, reward_scores, run_trainer, stage_callback, training_args
-    from gristmill.lib.train.export import copy_tokenizer
+    from gristmill.lib.models import save_model_dir
+    from gristmill.lib.models.chat import trl_pair
+    from gristmill.lib.models.lora import finish, peft_config
+    from gristmill.lib.post_training import (
+        context_length,
+        load_preferences,
+        reward_scores,
+        run_trainer,
+        stage_callback,
+        training_args,
+    )
 
     model_art, prefs = inputs["model"], inputs["preferences"]
     pairs_path = dataset_file(prefs, config.file)
@@ -250,15 +251,15 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         random.Random(f"reward-pairs:{ctx.seed}").shuffle(order)
         pairs = [pairs[i] for i in sorted(order[: config.max_pairs])]
 
-    model, tokenizer = load_backbone(model_art)
-    context = int(model.config.max_position_embeddings)
+    model, tokenizer = load_backbone(model_art, config, ctx.seed)
+    context = context_length(model) or config.max_length or 2048
     if config.max_length is not None and config.max_length > context:
         raise RewardModelInputError(
             f"reward_model: max_length {config.max_length} exceeds the {context}-token context of "
             f"{model_art.describe()}"
         )
     limit = config.max_length or context
-    kept = [p for p in pairs if _fits(tokenizer, p, limit)]
+    kept = [p for p in pairs if _fits(tokenizer, p, limit, pairs_path)]
     dropped = len(pairs) - len(kept)
     if dropped:
         ctx.log.warning("%s: dropped %d of %d pairs longer than %d tokens", ctx.instance, dropped, len(pairs), limit)
@@ -284,9 +285,10 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
     trainer = RewardTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(train_pairs),
+        train_dataset=Dataset.from_list([trl_pair(tokenizer, p) for p in train_pairs]),
         processing_class=tokenizer,
         callbacks=[stage_callback(ctx, history)],
+        peft_config=peft_config(config.peft, model, "SEQ_CLS", "reward_model") if config.peft else None,
     )
     run = run_trainer(ctx, trainer, history=history, tokenizer_from=None)  # a classifier: saved below, not as an LM
     if run is None:
@@ -299,9 +301,10 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
     margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
     accuracy = sum(m > 0 for m in margins) / len(margins) if margins else math.nan
 
-    model.config.use_cache = True
-    model.save_pretrained(str(ctx.output_dir), safe_serialization=True)
-    copy_tokenizer(model_art.path, ctx.output_dir)
+    if config.peft is not None and not config.peft.merge:
+        ctx.log.warning("%s: peft.merge false: a reward model is always saved merged", ctx.instance)
+    model = finish(model, config.peft.model_copy(update={"merge": True}) if config.peft else None)
+    save_model_dir(model, ctx.output_dir, tokenizer=tokenizer, tokenizer_from=model_art.path)
 
     counts: dict[str, int | float] = {
         "pairs": len(pairs),
@@ -315,6 +318,8 @@ def run_reward_model(ctx: StageContext, config: RewardModelConfig, inputs: dict[
         "final_loss": run.final_loss,
         "steps": run.steps,
         "train_seconds": run.train_seconds,
+        **run.params,
+        "peak_memory_mb": run.peak_memory_mb,
     }
     rows = [
         {

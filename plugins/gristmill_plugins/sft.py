@@ -1,10 +1,17 @@
 """``sft``: a ``model`` + conversational ``dataset`` → the model fine-tuned on the assistant turns (TRL ``SFTTrainer``).
 
-Each example is rendered with the tokenizer's own chat template (the one in the model folder) and trained with
-assistant-only loss (``SFTConfig(assistant_only_loss=True)``): only the tokens inside the template's
-``{% generation %}…{% endgeneration %}`` blocks — assistant replies and their ``<|im_end|>`` — carry loss; system
-and user turns and the role headers are context. A template without those blocks is an error (TRL would otherwise
-swap in a template of its own or silently train on every token).
+The model is any causal-LM folder (:mod:`gristmill.lib.models`: Llama, Qwen2, Mistral, Gemma-2, Phi-3, GPT-NeoX,
+GPT-2 …), loaded in its own dtype (``dtype``), fully or with LoRA (``peft``). Each example is rendered with the
+model's own chat template (or the ``chat_template`` option's) in one of three ways, shown as ``loss_format`` in the
+metadata with a tokenized example and its loss mask:
+
+- ``assistant_only`` — the template has ``{% generation %}…{% endgeneration %}`` blocks (gristmill's tokenizer
+  writes them): every assistant turn and its end-of-turn token carry loss (``SFTConfig(assistant_only_loss=True)``);
+- ``prompt_completion`` — a template as models ship them (ChatML, Llama-3, Gemma, Mistral, Phi-3), without such
+  blocks: TRL's conversational prompt/completion format — the conversation up to the last assistant turn is the
+  prompt, rendered with ``add_generation_prompt=True``; the last assistant turn is the completion and the only loss;
+- ``plain`` — a base model with no chat template: TRL's non-conversational prompt/completion text (the turns as
+  paragraphs; the reply + eos carries the loss), the same rendering the generation stages use for it.
 
 Rows come from :func:`gristmill.lib.post_training.conversation`: ``{"messages": [...]}``, prompt/completion message
 lists, or GSM8K's ``{"question", "answer"}`` — so a raw single-file source such as
@@ -22,7 +29,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -39,12 +46,13 @@ from gristmill import (
 from gristmill.checks import loss_decreased_check
 from gristmill.errors import StageInputError
 from gristmill.lib.jsonl import read_jsonl
-from gristmill.lib.post_training import DatasetError, TrainingConfig, conversation, dataset_file
+from gristmill.lib.post_training import DatasetError, LoraTrainingConfig, conversation, dataset_file
 
 GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
+LossFormat = Literal["assistant_only", "prompt_completion", "plain"]
 
 
-class SFTStageConfig(TrainingConfig):
+class SFTStageConfig(LoraTrainingConfig):
     """Options of the ``sft`` stage (plus the shared training options of :class:`TrainingConfig`)."""
 
     file: str = Field("sft.jsonl", description="Conversations JSONL of the dataset (a single-file source: any).")
@@ -80,29 +88,55 @@ def read_examples(path: Path, limit: int | None = None) -> list[tuple[int, dict[
     return rows
 
 
-def check_chat_template(tokenizer: Any, model_artifact: Artifact) -> None:
-    """Assistant-only loss needs ``{% generation %}`` blocks in the template; say which folder lacks them."""
+def loss_format(tokenizer: Any) -> LossFormat:
+    """How examples are rendered and masked for this tokenizer (see the module docstring)."""
     template = tokenizer.chat_template or ""
-    if not GENERATION_BLOCK.search(template):
-        raise SFTInputError(
-            f"sft: the chat template of {model_artifact.describe()} has no {{% generation %}}…{{% endgeneration %}} "
-            "block around the assistant turns, which assistant-only loss needs (the tokenizer stage writes one; "
-            "see its chat_template option)"
+    if not template:
+        return "plain"
+    return "assistant_only" if GENERATION_BLOCK.search(template) else "prompt_completion"
+
+
+def trainer_row(messages: list[dict[str, str]], fmt: LossFormat) -> dict[str, Any]:
+    """One example in the TRL format ``fmt`` trains on."""
+    from gristmill.lib.models.chat import plain_pair
+
+    if fmt == "assistant_only":
+        return {"messages": messages}
+    if fmt == "prompt_completion":
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    return plain_pair(messages[:-1], messages[-1:])
+
+
+def _masked_ids(tokenizer: Any, messages: list[dict[str, str]], fmt: LossFormat) -> list[int]:
+    """The loss mask of one example as the trainer tokenizes it (before truncation): 1 where a token carries loss."""
+    from gristmill.lib.models.chat import encode
+
+    if fmt == "assistant_only":
+        out = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
         )
+        return list(out["assistant_masks"])
+    if fmt == "prompt_completion":
+        prompt, full = encode(tokenizer, messages[:-1], add_generation_prompt=True), encode(tokenizer, messages)
+    else:  # plain text; TRL appends eos to the completion
+        row = trainer_row(messages, fmt)
+        prompt = tokenizer(row["prompt"])["input_ids"]
+        full = tokenizer(row["prompt"] + row["completion"])["input_ids"] + [tokenizer.eos_token_id]
+    return [0] * len(prompt) + [1] * max(0, len(full) - len(prompt))
 
 
 def length_report(
-    tokenizer: Any, rows: list[tuple[int, dict[str, Any]]], limit: int, path: Path
+    tokenizer: Any, rows: list[tuple[int, dict[str, Any]]], limit: int, path: Path, fmt: LossFormat
 ) -> tuple[list[dict[str, Any]], int, int]:
     """(rows to train on, truncated, dropped): an example longer than ``limit`` is cut there by TRL; if none of
-    its assistant tokens lie before the cut it is dropped here. An example with no assistant tokens at all means
-    the template does not mark them: an error naming ``file:line``."""
+    its loss tokens lie before the cut it is dropped here. An example with no loss tokens at all, or one the chat
+    template refuses (Gemma's has no system role), is an error naming ``file:line``."""
     keep, truncated, dropped = [], 0, 0
     for lineno, row in rows:
-        out = tokenizer.apply_chat_template(
-            row["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-        )
-        mask = out["assistant_masks"]
+        try:
+            mask = _masked_ids(tokenizer, row["messages"], fmt)
+        except Exception as exc:  # noqa: BLE001 - jinja's TemplateError (raise_exception in shipped templates)
+            raise DatasetError(f"{path}:{lineno}: the chat template refuses this conversation: {exc}") from exc
         if 1 not in mask:
             raise DatasetError(f"{path}:{lineno}: the chat template marks no assistant tokens in this example")
         if len(mask) > limit:
@@ -132,11 +166,13 @@ def build_trainer(
     rows: list[dict[str, Any]],
     max_length: int,
     history: list[dict[str, float]],
+    fmt: LossFormat = "assistant_only",
 ) -> Any:
     """The ``SFTTrainer`` the stage runs (exposed so tests can inspect its tokenized ``train_dataset``)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from gristmill.lib.models.lora import peft_config
     from gristmill.lib.post_training import stage_callback, training_args
 
     per_step = config.batch_size * config.gradient_accumulation_steps
@@ -148,16 +184,18 @@ def build_trainer(
             config,
             max_length=max_length,
             packing=config.packing,
-            assistant_only_loss=True,
+            assistant_only_loss=fmt == "assistant_only",
+            completion_only_loss=fmt != "assistant_only",
             logging_steps=max(5, estimate // 100),
         )
     )
     return SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([{"messages": r["messages"]} for r in rows]),
+        train_dataset=Dataset.from_list([trainer_row(r["messages"], fmt) for r in rows]),
         processing_class=tokenizer,
         callbacks=[stage_callback(ctx, history)],
+        peft_config=peft_config(config.peft, model, "CAUSAL_LM", "sft") if config.peft else None,
     )
 
 
@@ -189,8 +227,9 @@ def loss_mask_markdown(tokenizer: Any, example: Mapping[str, Any]) -> Markdown:
 
 
 def _fits(tokenizer: Any, prompt: list[dict[str, str]], new_tokens: int, context: int) -> bool:
-    ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)
-    return len(ids["input_ids"]) + new_tokens <= context
+    from gristmill.lib.models.chat import encode
+
+    return len(encode(tokenizer, prompt, add_generation_prompt=True)) + new_tokens <= context
 
 
 def _score(model: Any, tokenizer: Any, rows: list[dict[str, Any]], config: SFTStageConfig, device: Any) -> dict:
@@ -206,22 +245,22 @@ def _score(model: Any, tokenizer: Any, rows: list[dict[str, Any]], config: SFTSt
 def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Fine-tune the model on the dataset's conversations with assistant-only loss."""
     from gristmill.engine.launch import process_state
-    from gristmill.lib.post_training import generate, load_policy, load_prompts, run_trainer
+    from gristmill.lib.post_training import context_length, generate, load_policy, load_prompts, run_trainer
     from gristmill.lib.verify import is_correct
 
     model_art, dataset = inputs["model"], inputs["dataset"]
     state = process_state()
     path = dataset_file(dataset, config.file)
     examples = read_examples(path, config.max_examples)
-    model, tokenizer = load_policy(model_art, for_generation=True)
-    check_chat_template(tokenizer, model_art)
-    context = int(model.config.max_position_embeddings)
+    model, tokenizer = load_policy(model_art, True, config.dtype, config.chat_template)
+    fmt = loss_format(tokenizer)
+    context = context_length(model) or config.max_length or 2048
     if config.max_length is not None and config.max_length > context:
         raise SFTInputError(
             f"sft: max_length {config.max_length} exceeds the {context}-token context of {model_art.describe()}"
         )
     max_length = config.max_length or context
-    rows, truncated, dropped = length_report(tokenizer, examples, max_length, path)
+    rows, truncated, dropped = length_report(tokenizer, examples, max_length, path, fmt)
     if not rows:
         raise SFTInputError(f"sft: every example of {path} has its assistant turn beyond max_length {max_length}")
     if truncated or dropped:
@@ -247,14 +286,14 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
 
     tokenizer.padding_side = "right"
     history: list[dict[str, float]] = []
-    trainer = build_trainer(ctx, config, model, tokenizer, rows, max_length, history)
+    trainer = build_trainer(ctx, config, model, tokenizer, rows, max_length, history, fmt)
     mask_example = loss_mask_markdown(tokenizer, trainer.train_dataset[0])
-    run = run_trainer(ctx, trainer, history=history, tokenizer_from=model_art)
+    run = run_trainer(ctx, trainer, history=history, tokenizer_from=model_art, tokenizer=tokenizer, lora=config.peft)
     if run is None:
         return StageResult()
 
     ctx.progress(0, None, "saved; reloading the folder with AutoModelForCausalLM")
-    tuned, tok = load_policy(Artifact("model", ctx.output_dir, "output", "output"), for_generation=True)
+    tuned, tok = load_policy(Artifact("model", ctx.output_dir, "output", "output"), True, config.dtype)
     after = _score(tuned, tok, eval_rows, config, state.device) if eval_rows else None
     if after is not None:
         samples = after["samples"]
@@ -290,6 +329,9 @@ def run_sft(ctx: StageContext, config: SFTStageConfig, inputs: dict[str, Artifac
         "loss_curve": run.curve("sft loss curve", [("loss", "train (assistant tokens)")], ylabel="loss (nats/token)"),
         "samples": Table(samples),
         "loss_mask": mask_example,
+        "loss_format": fmt,
+        "model_type": str(tuned.config.model_type),
+        "dtype": str(tuned.dtype).removeprefix("torch."),
         "files": [path.name] + ([eval_path.name] if eval_rows and eval_path else []),
     }
     return StageResult(counts=counts, metadata=metadata)

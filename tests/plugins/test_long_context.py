@@ -283,3 +283,139 @@ def test_two_processes_through_accelerate_launch(setup, tmp_path, monkeypatch):
     assert json.loads((ctx.output_dir / "config.json").read_text())["max_position_embeddings"] == 128
     log = (ctx.work_dir / "launch" / "accelerate.log").read_text()
     assert "Traceback" not in log
+
+
+# --------------------------------------------------------------------------------------------------
+# Any RoPE architecture (tiny random checkpoints, tests/support/hf_models.py)
+
+PLUMBING = {  # a few steps: the gates' numbers are not the point here, the saved architecture is
+    "train": {"batch_size": 2, "lr": 1e-3, "min_lr": 1e-4, "warmup": 0, "checkpoint_every": 100},
+    "needle_depths": [0.5],
+    "needle_trials": 2,
+    "needle_digits": 3,
+    "short_eval_sequences": 4,
+    "eval_batch_size": 4,
+    "min_needle_pass_rate": 0.0,
+    "short_ppl_tolerance": 100.0,
+}
+LLAMA3_ROPE = {  # Llama-3.2's rope_type llama3, scaled down to a 64-token context
+    "rope_type": "llama3",
+    "rope_theta": 500000.0,
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("lc_texts")
+    run_stage(REFERENCE_SPEC, root / "articles", {"documents": 12, "min_words": 150, "max_words": 300})
+    articles = artifact_from_dir("documents", root / "articles")
+    run_stage(
+        RETRIEVAL_SPEC, root / "retrieval", {"documents": 40, "lengths": [200], "digits": 3}, {"documents": articles}
+    )
+    return {"articles": root / "articles", "retrieval": root / "retrieval"}
+
+
+def _family(family: str, texts: dict[str, Path], root: Path, **overrides) -> dict:
+    """A tiny ``family`` checkpoint with a 64-token context, and 64-/128-token tokens made with its tokenizer."""
+    from tests.support.hf_models import make_model_folder
+
+    model = make_model_folder(family, root / "model", max_position_embeddings=64, **overrides)
+    tok = artifact_from_dir("tokenizer", model)
+    for name, source, seq_len in (("short", "articles", 64), ("long", "retrieval", 128)):
+        docs = artifact_from_dir("documents", texts[source])
+        cfg = {"seq_len": seq_len, "validation_fraction": 0.1}
+        run_stage(tokens_stage.SPEC, root / name, cfg, {"documents": docs, "tokenizer": tok})
+    return {
+        "model": artifact_from_dir("model", model),
+        "tokens": artifact_from_dir("tokens", root / "long"),
+        "short_tokens": artifact_from_dir("tokens", root / "short"),
+    }
+
+
+def _extend_and_reload(inputs: dict, step: dict, out: Path) -> tuple[dict, dict, set[str], object]:
+    """Run one 64 → 128 step; (config.json before, after, saved tensor names, the stage result) after reloading
+    the output with AutoModelForCausalLM and generating from it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gristmill.lib.models import inspect_model_folder
+
+    result, art = run_stage(SPEC, out, {**PLUMBING, "steps": [{"seq_len": 128, "train_steps": 2, **step}]}, inputs)
+    model = AutoModelForCausalLM.from_pretrained(str(art.path), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(art.path), local_files_only=True)
+    ids = tok("What is 3 + 4?", return_tensors="pt")
+    generated = model.generate(**ids, max_new_tokens=3, do_sample=False, pad_token_id=tok.eos_token_id)
+    assert generated.shape[1] == ids.input_ids.shape[1] + 3 and model.config.max_position_embeddings == 128
+    before, after = (json.loads((p / "config.json").read_text()) for p in (inputs["model"].path, art.path))
+    return before, after, set(inspect_model_folder(art.path).tensors), result
+
+
+def test_a_llama3_with_its_own_head_dim_eps_bias_and_rope_type_keeps_them(texts, tmp_path):
+    """head_dim 16 ≠ 48 / 4, rms_norm_eps 1e-5, attention bias and rope_type llama3, stored sharded in bf16: only
+    the length changes (rope_scaling unset keeps the input's rope_parameters, rope_theta replaced), bf16 out."""
+    folder = {"dtype": "bfloat16", "max_shard_size": "60KB", "attention_bias": True, "rope_parameters": LLAMA3_ROPE}
+    inputs = _family("llama3", texts, tmp_path, **folder)
+    before, after, tensors, result = _extend_and_reload(inputs, {"rope_theta": 1e6}, tmp_path / "out")
+    assert after["dtype"] == "bfloat16" and _stored_dtypes(tmp_path / "out") == {"BF16"}
+    assert after["head_dim"] == 16 and after["rms_norm_eps"] == 1e-5 and after["attention_bias"] is True
+    assert after["rope_parameters"] == {**LLAMA3_ROPE, "rope_theta": 1e6}
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == {
+        "max_position_embeddings",
+        "rope_parameters",
+    }
+    assert "model.layers.0.self_attn.q_proj.bias" in tensors
+    assert result.metadata["model_type"] == "llama" and result.metadata["max_position_embeddings"] == 128
+
+
+def test_a_qwen2_with_attention_bias_gets_yarn(texts, tmp_path):
+    inputs = _family("qwen2", texts, tmp_path)
+    before, after, tensors, result = _extend_and_reload(inputs, {"rope_scaling": "yarn"}, tmp_path / "out")
+    assert after["rope_parameters"] == {
+        "rope_type": "yarn",
+        "rope_theta": before["rope_parameters"]["rope_theta"],
+        "factor": 2.0,
+        "original_max_position_embeddings": 64,
+    }
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == {
+        "max_position_embeddings",
+        "rope_parameters",
+    }
+    assert {"model.layers.0.self_attn.q_proj.bias", "model.layers.1.self_attn.v_proj.bias"} <= tensors
+    assert result.counts["seq_len"] == 128 and result.counts["original_seq_len"] == 64
+
+
+@pytest.mark.parametrize("family", ["mistral", "gemma2", "phi3", "gpt_neox"])
+def test_other_rope_families_extend_with_their_config_intact(family, texts, tmp_path):
+    """Sliding windows (Mistral, Gemma-2), soft-capping (Gemma-2), Phi-3's own config, GPT-NeoX's partial rotary."""
+    inputs = _family(family, texts, tmp_path)
+    before, after, _, _ = _extend_and_reload(inputs, {"rope_theta": 20000.0}, tmp_path / "out")
+    assert after["rope_parameters"] == {**before["rope_parameters"], "rope_theta": 20000.0}
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == {
+        "max_position_embeddings",
+        "rope_parameters",
+    }
+
+
+def _stored_dtypes(folder: Path) -> set[str]:
+    from gristmill.lib.models import inspect_model_folder
+
+    return {d for d, _ in inspect_model_folder(folder).tensors.values()}
+
+
+def test_absolute_positions_and_unsupported_rope_types_are_named(texts, tmp_path):
+    from tests.support.hf_models import make_model_folder
+
+    qwen = _family("qwen2", texts, tmp_path / "qwen")
+    gpt2 = make_model_folder("gpt2", tmp_path / "gpt2", n_positions=64)
+    step = {**PLUMBING, "steps": [{"seq_len": 128, "train_steps": 1}]}
+    with pytest.raises(LongContextInputError, match=r"gpt2/config\.json: model_type 'gpt2' uses absolute position"):
+        run_stage(SPEC, tmp_path / "a", step, {**qwen, "model": artifact_from_dir("model", gpt2)})
+    phi3 = make_model_folder("phi3", tmp_path / "phi3", max_position_embeddings=64, original_max_position_embeddings=64)
+    yarn = {**PLUMBING, "steps": [{"seq_len": 128, "train_steps": 1, "rope_scaling": "yarn"}]}
+    with pytest.raises(LongContextInputError, match=r"steps\[0\]: rope_parameters .*yarn.* model_type 'phi3'"):
+        run_stage(SPEC, tmp_path / "b", yarn, {**qwen, "model": artifact_from_dir("model", phi3)})
+    with pytest.raises(ValueError, match="rope_factor needs rope_scaling linear or yarn"):
+        LongContextConfig.model_validate({"steps": [{"seq_len": 128, "rope_scaling": "default", "rope_factor": 2}]})

@@ -166,3 +166,163 @@ def test_the_old_grad_accum_name_is_refused_naming_the_new_one():
     assert f"p.yaml: stages.lm.config: train.grad_accum: {renamed}" in str(info.value)
     config = PretrainConfig.model_validate({"train": {"gradient_accumulation_steps": 2}})
     assert config.train.gradient_accumulation_steps == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Continued pretraining of a model folder of any architecture (tiny random checkpoints, tests/support/hf_models.py)
+
+CONTINUED = {
+    "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "warmup": 0, "checkpoint_every": 100, "seed": 3},
+    "sample_prompts": ["What is 3 + 4?"],
+    "sample_tokens": 4,
+    "min_loss_drop": 0.0,
+}
+
+
+def _model_tokens(family: str, root: Path, seq_len: int = 32, **folder_args) -> tuple[Path, Path]:
+    """A tiny ``family`` checkpoint and arithmetic text tokenized with its own tokenizer (the folder serves as the
+    tokens stage's tokenizer input)."""
+    from tests.support.hf_models import make_model_folder
+
+    model = make_model_folder(family, root / "model", **folder_args)
+    with DocumentWriter(root / "docs") as writer:
+        for i in range(120):
+            a, b = 7 * i % 50, 3 * i % 40
+            text = f"What is {a} + {b}? {a} + {b} = {a + b}. The answer is {a + b}."
+            writer.write({"text": text, "id": f"sum#{i}", "metadata": {}})
+    docs = artifact_from_dir("documents", root / "docs")
+    run_stage(
+        tokens_stage.SPEC,
+        root / "tokens",
+        {"seq_len": seq_len, "validation_fraction": 0.1},
+        {"documents": docs, "tokenizer": artifact_from_dir("tokenizer", model)},
+    )
+    return model, root / "tokens"
+
+
+def _continued_inputs(model: Path, tokens: Path) -> dict:
+    return {"model": artifact_from_dir("model", model), "tokens": artifact_from_dir("tokens", tokens)}
+
+
+def test_continued_pretraining_starts_from_the_model_and_keeps_its_architecture(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gristmill.lib.tokens import TokenDataset
+
+    model, tokens = _model_tokens("qwen2", tmp_path)
+    result, art = run_stage(SPEC, tmp_path / "out", CONTINUED, _continued_inputs(model, tokens))
+
+    # the first step's loss is the input model's loss on the first batch the loop draws
+    data = TokenDataset(tokens, "train", shuffle=True, seed=CONTINUED["train"]["seed"])
+    ids = torch.stack([row for row, _ in zip(data, range(CONTINUED["train"]["batch_size"]), strict=False)])
+    source = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True, dtype=torch.float32).eval()
+    with torch.no_grad():
+        expected = source(input_ids=ids, labels=loop._labels(ids, data.pad_id)).loss.item()
+    history = json.loads((art.path / "training_log.json").read_text())["history"]
+    assert [s for s, _ in history] == [1, 2, 3]
+    assert history[0][1] == pytest.approx(expected, abs=1e-4)
+
+    before, after = (json.loads((p / "config.json").read_text()) for p in (model, art.path))
+    assert after["model_type"] == "qwen2" and after["architectures"] == before["architectures"]
+    for key in ("hidden_size", "num_key_value_heads", "tie_word_embeddings", "eos_token_id", "rope_parameters"):
+        assert after[key] == before[key], key
+    assert (art.path / "tokenizer.json").read_bytes() == (model / "tokenizer.json").read_bytes()
+    assert json.loads((art.path / "generation_config.json").read_text())["eos_token_id"] == before["eos_token_id"]
+    assert result.metadata["model_type"] == "qwen2" and str(model) in result.metadata["started_from"]
+    assert result.metadata["model"].rows[0]["model_type"] == "qwen2" and result.counts["steps"] == 3
+    assert result.metadata["samples"].rows[0]["prompt"] == "What is 3 + 4?"
+
+    reloaded = AutoModelForCausalLM.from_pretrained(str(art.path), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(art.path), local_files_only=True)
+    with torch.no_grad():
+        moved = (reloaded.lm_head.weight - source.lm_head.weight).abs().max().item()
+    assert type(reloaded).__name__ == "Qwen2ForCausalLM" and moved > 0  # trained, not copied
+    prompt = tok("What is 3 + 4?", return_tensors="pt")
+    out = reloaded.generate(**prompt, max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] == prompt.input_ids.shape[1] + 3
+
+
+def test_continued_pretraining_saves_in_the_checkpoints_dtype(tmp_path):
+    """A bf16 GPT-2 (absolute positions, no pad token) trains in float32 and comes out bf16."""
+    from gristmill.lib.models import inspect_model_folder
+
+    model, tokens = _model_tokens("gpt2", tmp_path, dtype="bfloat16")
+    cfg = {**CONTINUED, "train": {**CONTINUED["train"], "steps": 2}}
+    result, art = run_stage(SPEC, tmp_path / "out", cfg, _continued_inputs(model, tokens))
+    folder = inspect_model_folder(art.path)
+    assert {d for d, _ in folder.tensors.values()} == {"BF16"} and folder.dtype == "bfloat16"
+    assert folder.model_type == "gpt2" and result.metadata["dtype"] == "bfloat16"
+    assert result.metadata["samples"].rows[0]["continuation"] is not None
+    as_f32, art32 = run_stage(SPEC, tmp_path / "out32", {**cfg, "dtype": "float32"}, _continued_inputs(model, tokens))
+    assert {d for d, _ in inspect_model_folder(art32.path).tensors.values()} == {"F32"}
+    assert as_f32.metadata["model"].rows[0]["max_position_embeddings"] == 256  # GPT-2's n_positions
+
+
+def test_continued_pretraining_inputs_that_do_not_fit_are_named(tmp_path):
+    from gristmill.testing import artifact_from_dir as art
+
+    model, tokens = _model_tokens("qwen2", tmp_path, max_position_embeddings=16)
+    inputs = _continued_inputs(model, tokens)
+    with pytest.raises(PretrainInputError, match=r"seq_len 32, longer than max_position_embeddings 16 of input model"):
+        run_stage(SPEC, tmp_path / "a", CONTINUED, inputs)
+    with pytest.raises(PretrainInputError, match=r"model\.d_model is set, .* remove model\.d_model"):
+        run_stage(SPEC, tmp_path / "b", {**CONTINUED, "model": {"d_model": 32}}, inputs)
+    with pytest.raises(PretrainInputError, match=r"wire inputs\.model or inputs\.tokenizer, not both"):
+        run_stage(SPEC, tmp_path / "c", CONTINUED, {**inputs, "tokenizer": art("tokenizer", model)})
+    with pytest.raises(PretrainInputError, match=r"wire inputs\.tokenizer .* or inputs\.model"):
+        run_stage(SPEC, tmp_path / "d", CONTINUED, {"tokens": inputs["tokens"]})
+    (model / "model.safetensors").unlink()
+    with pytest.raises(PretrainInputError, match=r"input model .*model\.safetensors: missing"):
+        run_stage(SPEC, tmp_path / "e", CONTINUED, inputs)
+
+
+def test_continued_pretraining_resumes_exactly(tmp_path, monkeypatch):
+    """A crash after step 2 (checkpoint at 2): the re-run loads the input model again, then the checkpoint's
+    weights into it, and ends with the losses of an uninterrupted run."""
+    model, tokens = _model_tokens("llama3", tmp_path, max_position_embeddings=64)
+    train = {**CONTINUED["train"], "steps": 4, "checkpoint_every": 2}
+    cfg = PretrainConfig.model_validate({**CONTINUED, "train": train, "sample_prompts": []})
+    whole = launch_stage(SPEC, _ctx(tmp_path, "whole", tmp_path / "r0"), cfg, _continued_inputs(model, tokens))
+    history = json.loads((tmp_path / "whole" / "out" / "training_log.json").read_text())["history"]
+
+    real_train = loop.train
+
+    def crash_after_2(*args, **kwargs):
+        real_train(*args, **kwargs, stop_after=2)
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(loop, "train", crash_after_2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        launch_stage(SPEC, _ctx(tmp_path, "a", tmp_path / "r1"), cfg, _continued_inputs(model, tokens))
+    monkeypatch.setattr(loop, "train", real_train)
+    again = launch_stage(SPEC, _ctx(tmp_path, "b", tmp_path / "r1"), cfg, _continued_inputs(model, tokens))
+    assert again.metadata["resumed_from"] == "ckpt-000002" and whole.metadata["resumed_from"] is None
+    assert json.loads((tmp_path / "b" / "out" / "training_log.json").read_text())["history"] == history
+    assert (tmp_path / "b" / "out" / "model.safetensors").read_bytes() == (
+        tmp_path / "whole" / "out" / "model.safetensors"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("family", ["llama3", "mistral", "gemma2", "phi3", "gpt_neox"])
+def test_continued_pretraining_on_each_rope_family(family, tmp_path):
+    """The first step's loss is the input's on the first batch; the output keeps the architecture and generates
+    (GPT-2 is covered above: its default dropout makes a training step's loss differ from an evaluation)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from gristmill.lib.tokens import TokenDataset
+
+    model, tokens = _model_tokens(family, tmp_path, max_position_embeddings=64)
+    cfg = {**CONTINUED, "train": {**CONTINUED["train"], "steps": 1}}
+    result, art = run_stage(SPEC, tmp_path / "out", cfg, _continued_inputs(model, tokens))
+    data = TokenDataset(tokens, "train", shuffle=True, seed=CONTINUED["train"]["seed"])
+    ids = torch.stack([row for row, _ in zip(data, range(CONTINUED["train"]["batch_size"]), strict=False)])
+    source = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True, dtype=torch.float32).eval()
+    with torch.no_grad():
+        expected = source(input_ids=ids, labels=loop._labels(ids, data.pad_id)).loss.item()
+    history = json.loads((art.path / "training_log.json").read_text())["history"]
+    assert history[0][1] == pytest.approx(expected, abs=1e-4)
+    before, after = (json.loads((p / "config.json").read_text()) for p in (model, art.path))
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} <= {"transformers_version"}
+    assert len(result.metadata["samples"].rows) == 1

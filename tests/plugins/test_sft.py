@@ -10,7 +10,7 @@ import pytest
 from gristmill.lib.post_training import DatasetError
 from gristmill.stage import StageContext
 from gristmill.testing import artifact_from_dir, run_stage
-from gristmill_plugins.sft import SPEC, SFTInputError, SFTStageConfig, build_trainer, check_chat_template
+from gristmill_plugins.sft import SPEC, SFTInputError, SFTStageConfig, build_trainer
 
 FAST = {
     "max_examples": 160,
@@ -163,18 +163,33 @@ def test_bad_rows_are_named_by_file_and_line(tiny_policy, tmp_path):
         run_stage(SPEC, tmp_path / "c", {"max_steps": 1, "max_length": 4096}, _inputs(tiny_policy, data))
 
 
-def test_a_template_without_generation_blocks_is_refused(arithmetic, tiny_policy, tmp_path):
-    from transformers import AutoTokenizer
-
+def test_a_template_without_generation_blocks_trains_the_last_reply_as_a_completion(arithmetic, tiny_policy, tmp_path):
+    """A template as models ship it (no {% generation %} blocks): TRL's prompt/completion format — the last assistant
+    turn carries the loss, the earlier turns (an assistant reply included) are the prompt."""
     folder = tmp_path / "no_generation"
     shutil.copytree(tiny_policy, folder)
     template = (folder / "chat_template.jinja").read_text()
     (folder / "chat_template.jinja").write_text(
         template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
     )
-    with pytest.raises(SFTInputError, match=r"chat template of model artifact .*no_generation.*\{% generation %\}"):
-        run_stage(SPEC, tmp_path / "out", {"max_steps": 1}, _inputs(folder, arithmetic))
-    check_chat_template(AutoTokenizer.from_pretrained(str(tiny_policy)), artifact_from_dir("model", tiny_policy))
+    data = tmp_path / "data"
+    data.mkdir()
+    turns = [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."},
+        {"role": "user", "content": "And 3 + 3?"},
+        {"role": "assistant", "content": "3 + 3 = 6. The answer is 6."},
+    ]
+    (data / "sft.jsonl").write_text((json.dumps({"messages": turns}) + "\n") * 4)
+    cfg = {"max_steps": 1, "batch_size": 2, "eval_file": None, "max_new_tokens": 4}
+    result, _ = run_stage(SPEC, tmp_path / "out", cfg, _inputs(folder, data))
+    assert result.metadata["loss_format"] == "prompt_completion"
+    mask = result.metadata["loss_mask"].text
+    with_loss = [line for line in mask.splitlines() if line.startswith("| **yes**")]
+    assert len(with_loss) == 1 and "The answer is 6." in with_loss[0] and "The answer is 4." not in with_loss[0]
+    result, _ = run_stage(SPEC, tmp_path / "own", cfg, _inputs(tiny_policy, data))
+    assert result.metadata["loss_format"] == "assistant_only"  # gristmill's template marks both replies
+    assert sum(line.startswith("| **yes**") for line in result.metadata["loss_mask"].text.splitlines()) == 2
 
 
 def test_the_old_grad_accum_name_is_refused_naming_file_stage_and_new_field(tmp_path):

@@ -1,11 +1,17 @@
 """``long_context``: model + tokens → the model with a longer context, extended in steps and gated.
 
+Any RoPE architecture transformers ships works (Llama incl. ``rope_type: llama3``, Qwen2, Mistral, Gemma-2, Phi-3,
+GPT-NeoX): the model is loaded from its folder in float32 and each step is built from the model's **own** HF config
+(:mod:`~gristmill_plugins.long_context.rope`), so every other ``config.json`` field (``rms_norm_eps``, ``head_dim``,
+attention bias, tied embeddings …) comes out as it went in. Models with absolute position embeddings (GPT-2) are
+refused with a clear error: RoPE scaling cannot extend them.
+
 Each entry of ``steps`` raises the context length (``max_position_embeddings``), optionally changes RoPE (a new
 ``rope_theta`` — "adjusted base frequency" — and/or ``rope_parameters`` scaling ``linear``/``yarn`` with a factor of
-new length / original length) and continues training with :func:`gristmill.lib.train.train` from the previous step's
-weights on packed sequences of the new length. The ``tokens`` input must have ``seq_len`` ≥ the longest step;
-for shorter steps its rows are re-chunked into a scratch copy. Checkpoints and per-step weights live in the
-run's resume folder, so a failed run continues where it stopped.
+new length / original length; without ``rope_scaling`` the input's own RoPE, e.g. ``llama3``, is kept) and continues
+training with :func:`gristmill.lib.train.train` from the previous step's weights on packed sequences of the new
+length. The ``tokens`` input must have ``seq_len`` ≥ the longest step; for shorter steps its rows are re-chunked into
+a scratch copy. Checkpoints live in the run's resume folder, so a failed run continues where it stopped.
 
 After every step two gates run (:mod:`gristmill.lib.needle` defines the format):
 
@@ -16,17 +22,17 @@ After every step two gates run (:mod:`gristmill.lib.needle` defines the format):
    else ``tokens``' cut to the original length) relative to the pre-extension model.
 
 The blocking checks ``needle_retrieval`` and ``short_context_recovery`` compare the final step's numbers with
-``min_needle_pass_rate`` and ``short_ppl_tolerance``. The output is an HF model folder (tokenizer copied from the
-input model) whose ``config.json`` holds the new ``max_position_embeddings`` and ``rope_parameters``.
+``min_needle_pass_rate`` and ``short_ppl_tolerance``. The output is an HF model folder in ``dtype`` (``auto``: the
+input checkpoint's; tokenizer, generation config and special ids of the input model) whose ``config.json`` holds the
+new ``max_position_embeddings`` and ``rope_parameters``.
 
-Modules: :mod:`~gristmill_plugins.long_context.config` (options), :mod:`~gristmill_plugins.long_context.data`
-(re-chunked tokens, needle filler), :mod:`~gristmill_plugins.long_context.gates` (needle grid, perplexity, charts);
-this one runs the steps.
+Modules: :mod:`~gristmill_plugins.long_context.config` (options), :mod:`~gristmill_plugins.long_context.rope` (the
+step configs, rebuilding), :mod:`~gristmill_plugins.long_context.data` (re-chunked tokens, needle filler),
+:mod:`~gristmill_plugins.long_context.gates` (needle grid, perplexity, charts); this one runs the steps.
 """
 
 import json
 import math
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,44 +50,36 @@ from gristmill import (
     Table,
     hookimpl,
 )
-from gristmill.lib.train.config import ModelConfig
-from gristmill_plugins.long_context.config import ExtensionStep, LongContextConfig, LongContextInputError
+from gristmill_plugins.long_context.config import LongContextConfig, LongContextInputError
 from gristmill_plugins.long_context.data import filler_ids, rechunk
 from gristmill_plugins.long_context.gates import grid_rate, loss_curve, needle_grid, needle_heatmap, perplexity
+from gristmill_plugins.long_context.rope import input_rope, rebuild, step_configs
 
 MIN_HAYSTACK = 8  # filler tokens a needle prompt needs at least
 
 
-def _step_model(prev: ModelConfig, step: ExtensionStep, original: int) -> ModelConfig:
-    scaling = step.rope_scaling or prev.rope_scaling
-    factor = 1.0
-    if scaling != "default":
-        factor = step.rope_factor or step.seq_len / original
-    return prev.model_copy(
-        update={
-            "max_seq_len": step.seq_len,
-            "rope_theta": step.rope_theta or prev.rope_theta,
-            "rope_scaling": scaling,
-            "rope_factor": factor,
-            "original_max_seq_len": original if scaling != "default" else prev.original_max_seq_len,
-        }
-    )
+def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tuple[Any, int, list[Any], dict, Any]:
+    """Validate the inputs: (model folder, original context, the HF config of every step, tokens index, tokenizer)."""
+    from transformers import AutoTokenizer
 
-
-def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tuple[ModelConfig, dict, Any]:
-    from tokenizers import Tokenizer
-
+    from gristmill.lib.models import ModelArtifactError, inspect_model_folder
+    from gristmill.lib.models.loading import quiet_transformers
     from gristmill.lib.tokens import read_index
-    from gristmill.lib.train.export import ModelArtifactError, open_model_artifact
+    from gristmill.lib.train.export import hf_config
+    from gristmill.lib.train.loop import position_limit
 
     model_art, tokens = inputs["model"], inputs["tokens"]
+    name = f"input model {model_art.describe()}"
     try:
-        base = open_model_artifact(model_art.path)
+        folder = inspect_model_folder(model_art.path)
+        base = hf_config(folder)
     except ModelArtifactError as exc:
-        raise LongContextInputError(f"long_context: input model {model_art.describe()}: {exc}") from exc
-    tok_path = model_art.path / "tokenizer.json"
-    if not tok_path.is_file():
-        raise LongContextInputError(f"long_context: input model {model_art.describe()} has no tokenizer.json")
+        raise LongContextInputError(f"long_context: {name}: {exc}") from exc
+    where = f"{name}: {model_art.path / 'config.json'}"
+    input_rope(base, where)  # absolute positions: refused before anything else
+    original = position_limit(base)
+    if original is None:
+        raise LongContextInputError(f"long_context: {where}: no max_position_embeddings (the context to extend)")
     index = read_index(tokens)
     longest = config.steps[-1].seq_len
     if index["seq_len"] < longest:
@@ -89,39 +87,42 @@ def _load_inputs(config: LongContextConfig, inputs: dict[str, Artifact]) -> tupl
             f"long_context: tokens {tokens.describe()} has seq_len {index['seq_len']}, shorter than the longest "
             f"steps[].seq_len {longest}; tokenize with seq_len ≥ {longest}"
         )
-    if index["vocab_size"] > base.vocab_size:
+    rows = base.get_text_config().vocab_size
+    if index["vocab_size"] > rows:
         raise LongContextInputError(
             f"long_context: tokens {tokens.describe()} vocab_size {index['vocab_size']} exceeds the model's "
-            f"{base.vocab_size} (input model {model_art.describe()})"
+            f"{rows} embedding rows ({where}): tokenize with the model's tokenizer"
         )
-    if config.steps[0].seq_len <= base.max_seq_len:
+    if config.steps[0].seq_len <= original:
         raise LongContextInputError(
-            f"long_context: steps[0].seq_len {config.steps[0].seq_len} must exceed the context "
-            f"{base.max_seq_len} of input model {model_art.describe()}"
+            f"long_context: steps[0].seq_len {config.steps[0].seq_len} must exceed the context {original} of {name}"
         )
-    return base, index, Tokenizer.from_file(str(tok_path))
+    configs = step_configs(base, config.steps, original, where)
+    try:
+        with quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(str(model_art.path), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise LongContextInputError(f"long_context: {name}: the tokenizer does not load ({exc})") from exc
+    return folder, original, configs, index, tok
 
 
 def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Extend the model's context step by step (RoPE + continued training), gating each step on needle
     retrieval at the new length and perplexity at the original length."""
-    from safetensors.torch import save_model
-
     from gristmill.engine.launch import process_state
+    from gristmill.lib.models import load_causal_lm, save_model_dir
     from gristmill.lib.needle import make_cases, needle_overhead
     from gristmill.lib.tokens import TokenDataset, read_index
-    from gristmill.lib.train.export import save_model_dir
-    from gristmill.lib.train.loop import history, load_weights, train
-    from gristmill.lib.train.model import build_model
+    from gristmill.lib.train.export import output_dtype
+    from gristmill.lib.train.loop import history, train
 
     t_start = time.monotonic()
-    base, index, tok = _load_inputs(config, inputs)
+    folder, original, step_cfgs, index, tok = _load_inputs(config, inputs)
     model_art, tokens = inputs["model"], inputs["tokens"]
     short_src = inputs.get("short_tokens") or tokens
     state = process_state()  # rank and world size, also under accelerate launch on CPU
     scratch = Path(ctx.resume_dir or ctx.work_dir)
     scratch.mkdir(parents=True, exist_ok=True)
-    original = base.max_seq_len
     lengths = [original] + [s.seq_len for s in config.steps]
     train_cfg = config.train
     if "seed" not in config.train.model_fields_set:
@@ -146,7 +147,7 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     state.wait_for_everyone()
     short_data = TokenDataset(short_dir, short_split)
 
-    encode = lambda text: tok.encode(text, add_special_tokens=False).ids  # noqa: E731
+    encode = lambda text: tok.encode(text, add_special_tokens=False)  # noqa: E731
     overhead = needle_overhead(encode, config.needle_digits)
     grid_lengths = [n for n in lengths if n >= overhead + MIN_HAYSTACK]
     if config.steps[-1].seq_len not in grid_lengths:
@@ -167,9 +168,8 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
     )
     chance = 1 / config.needle_candidates
 
-    # -- the pre-extension model
-    model = build_model(base)
-    load_weights(model, model_art.path)
+    # -- the pre-extension model, in float32 (master weights for training)
+    model = load_causal_lm(model_art.path, dtype="float32").to(state.device)  # scored where it will train
     ctx.progress(0, None, "scoring the pre-extension model")
     before = needle_grid(model, cases, config.eval_batch_size)
     ppl_before = perplexity(model, short_data, config.short_eval_sequences, config.eval_batch_size)
@@ -178,17 +178,15 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         {n: round(grid_rate(before, n), 3) for n in grid_lengths},
         ppl_before,
     )
-    del model
 
     total_steps = sum(s.train_steps for s in config.steps)
     done_before = 0
-    prev_cfg, prev_weights = base, model_art.path
     rows: list[dict[str, Any]] = []
     curves: list[tuple[int, list[list[float]]]] = []
     counts: dict[str, int | float] = {}
     train_s = 0.0
-    for i, step in enumerate(config.steps):
-        cfg = _step_model(prev_cfg, step, original)
+    for i, (step, cfg) in enumerate(zip(config.steps, step_cfgs, strict=True)):
+        model = rebuild(model, cfg)  # the same architecture and weights; the new length and RoPE
         lr = step.lr or train_cfg.lr
         step_train = train_cfg.model_copy(
             update={"steps": step.train_steps, "lr": lr, "min_lr": min(train_cfg.min_lr, lr)}
@@ -205,17 +203,11 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
                 )
 
         t0 = time.monotonic()
-        result = train(cfg, step_train, dataset, run_dir, log_fn=log_step, init_from=prev_weights)
+        result = train(None, step_train, dataset, run_dir, log_fn=log_step, model=model)
         train_s += time.monotonic() - t0
         if result.resumed_from is not None:
             ctx.log.warning("long_context: seq_len %d resumed from %s", step.seq_len, result.resumed_from)
-        model = result.model
-        weights = run_dir / "weights"
-        if state.is_main_process and not (weights / "model.safetensors").is_file():
-            weights.mkdir(exist_ok=True)
-            save_model(model, str(weights / "model.safetensors.tmp"))
-            os.replace(weights / "model.safetensors.tmp", weights / "model.safetensors")
-        state.wait_for_everyone()
+        model, result.model = result.model, None  # one reference: the next rebuild frees it
 
         # -- gates
         last = i == len(config.steps) - 1
@@ -226,7 +218,7 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         window = [loss for _, loss in hist[-5:]] or [float("nan")]
         row = {
             "seq_len": step.seq_len,
-            "rope": json.dumps(cfg.rope_parameters()),
+            "rope": json.dumps(cfg.rope_parameters),
             "train_steps": result.step,
             "final_loss": round(sum(window) / len(window), 4),
             "needle_pass_rate": round(grid_rate(grid, step.seq_len), 4),
@@ -241,12 +233,12 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         rows.append({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()})
         curves.append((step.seq_len, hist))
         ctx.log.info("long_context: %s", row)
-        prev_cfg, prev_weights, done_before = cfg, weights, done_before + step.train_steps
+        done_before += step.train_steps
     after = grid
 
     if not state.is_main_process:
         return StageResult()
-    save_model_dir(model, ctx.output_dir, tokenizer_dir=model_art.path)
+    save_model_dir(model.to(output_dtype(config.dtype, folder)), ctx.output_dir, tokenizer_from=model_art.path)
     final = rows[-1]
     counts |= {
         "seq_len": final["seq_len"],
@@ -283,8 +275,9 @@ def run_long_context(ctx: StageContext, config: LongContextConfig, inputs: dict[
         "needle_grid": Table(cells),
         "needle_heatmap": needle_heatmap(before, after, grid_lengths, config.needle_depths, chance),
         "loss_curve": loss_curve(curves),
-        "rope_parameters": prev_cfg.rope_parameters(),
-        "max_position_embeddings": prev_cfg.max_seq_len,
+        "rope_parameters": step_cfgs[-1].rope_parameters,
+        "max_position_embeddings": step_cfgs[-1].max_position_embeddings,
+        "model_type": folder.model_type,
     }
     return StageResult(counts=counts, metadata=metadata)
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gristmill.configs import LaunchableConfig
 from gristmill.errors import StageInputError
+from gristmill.lib.models import DtypeName
 from gristmill.lib.train.config import TrainConfig
 
 
@@ -18,12 +19,20 @@ class ExtensionStep(BaseModel):
     train_steps: int = Field(50, ge=1, description="Optimizer steps of continued training at this length.")
     rope_theta: float | None = Field(None, gt=0, description="New RoPE base frequency; None: keep the previous one.")
     rope_scaling: Literal["default", "linear", "yarn"] | None = Field(
-        None, description="RoPE scaling (rope_parameters rope_type); None: keep the previous one."
+        None,
+        description="RoPE scaling (rope_parameters rope_type); None: keep the previous step's (the input's own "
+        "rope_parameters, e.g. llama3, unless an earlier step chose linear/yarn).",
     )
     rope_factor: float | None = Field(
         None, ge=1.0, description="Factor of linear/yarn scaling; None: seq_len / the original length."
     )
     lr: float | None = Field(None, gt=0, description="Peak learning rate of this step; None: train.lr.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExtensionStep":
+        if self.rope_scaling == "default" and self.rope_factor is not None:
+            raise ValueError("rope_factor needs rope_scaling linear or yarn (default RoPE has no factor)")
+        return self
 
 
 def _default_train() -> TrainConfig:
@@ -36,6 +45,11 @@ class LongContextConfig(LaunchableConfig):
     steps: list[ExtensionStep] = Field(
         default_factory=lambda: [ExtensionStep(seq_len=256), ExtensionStep(seq_len=512)],
         description="Extension steps, in increasing seq_len (each longer than the input model's context).",
+    )
+    dtype: DtypeName = Field(
+        "auto",
+        description="Dtype of the saved weights (training runs in float32): auto = the input checkpoint's; "
+        "bfloat16, float16 or float32 cast.",
     )
     train: TrainConfig = Field(
         default_factory=_default_train,

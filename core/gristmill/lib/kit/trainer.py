@@ -49,7 +49,7 @@ def trainer_stage(
     hub/reporting/checkpoints, plus learning rate, steps, batch size, accumulation, warmup, schedule and activation
     checkpointing from :class:`TrainerConfig`) and a progress/loss-history callback, then
     :func:`gristmill.lib.post_training.run_trainer` trains, saves the model folder
-    (:func:`gristmill.lib.train.export.save_model_dir`, rank 0 only) and returns ``steps``, ``first_loss``,
+    (:func:`gristmill.lib.post_training.save_trained`, rank 0 only) and returns ``steps``, ``first_loss``,
     ``final_loss``, ``train_seconds`` and a loss-curve plot, with the ``loss_decreased`` check. The stage runs with
     the :data:`~gristmill.stage.TRAINING` policy. ``inputs`` must contain ``"model": "model"`` (default: model +
     dataset).
@@ -63,12 +63,12 @@ def trainer_stage(
         from gristmill.lib.post_training import load_policy, run_trainer, stage_callback, training_args
 
         model_art = arts["model"]
-        model, tokenizer = load_policy(model_art, for_generation=False)
+        model, tokenizer = load_policy(model_art, False, cfg.dtype, cfg.chat_template)
         model.config.use_cache = False
         history: list[dict[str, float]] = []
         args = training_args(ctx, cfg, logging_steps=max(1, cfg.max_steps // 50))
         trainer = build(TrainerSetup(ctx, cfg, arts, model, tokenizer, args, [stage_callback(ctx, history)]))
-        trained = run_trainer(ctx, trainer, history=history, tokenizer_from=model_art)
+        trained = run_trainer(ctx, trainer, history=history, tokenizer_from=model_art, tokenizer=tokenizer)
         if trained is None:
             return StageResult()
         loss_curve = trained.curve(f"{name} loss curve", ylabel="loss")

@@ -29,7 +29,13 @@ from gristmill.lib.post_training.datasets import (
     require_answers,
     transcript_messages,
 )
-from gristmill.lib.post_training.generation import end_of_turn_ids, generate, load_policy, score_accuracy
+from gristmill.lib.post_training.generation import (
+    context_length,
+    end_of_turn_ids,
+    generate,
+    load_policy,
+    score_accuracy,
+)
 from gristmill.lib.post_training.plots import history_plot, log_curve, samples_table, score_histogram
 from gristmill.lib.post_training.rewards import load_reward_model, reward_scores
 from gristmill.lib.post_training.sampling import (
@@ -42,10 +48,12 @@ from gristmill.lib.post_training.sampling import (
     sample_and_score,
 )
 from gristmill.lib.post_training.trainer import (
+    LoraTrainingConfig,
     LrScheduler,
     TrainingConfig,
     TrainRun,
     run_trainer,
+    save_trained,
     stage_callback,
     training_args,
 )
@@ -53,11 +61,13 @@ from gristmill.lib.post_training.trainer import (
 __all__ = [
     "SCORERS",
     "DatasetError",
+    "LoraTrainingConfig",
     "LrScheduler",
     "Messages",
     "ScoredSamples",
     "TrainRun",
     "TrainingConfig",
+    "context_length",
     "best_and_worst",
     "conversation",
     "dataset_file",
@@ -79,6 +89,7 @@ __all__ = [
     "run_trainer",
     "sample_and_score",
     "samples_table",
+    "save_trained",
     "score_accuracy",
     "score_histogram",
     "stage_callback",

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gristmill.errors import StageInputError
+from gristmill.lib.models.chat import encode
 from gristmill.lib.post_training.datasets import DatasetError
 from gristmill.lib.post_training.generation import generate
 from gristmill.lib.post_training.rewards import reward_scores
@@ -97,8 +98,7 @@ def sample_and_score(
     has_answers = all(r.get("answer") is not None for r in rows)
     if scorer != "reward_model" and not has_answers:
         raise DatasetError("the verifier scorer needs an 'answer' in every prompt")
-    texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    lengths = [len(encode(tokenizer, r["prompt"], add_generation_prompt=True)) for r in rows]
     order = sorted(range(len(rows)), key=lambda i: lengths[i])
     per_batch = max(1, batch_size // num_samples) * num_samples
     start = time.perf_counter()

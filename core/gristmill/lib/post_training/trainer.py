@@ -6,26 +6,33 @@ the ``TrainingArguments`` they become (:func:`training_args`), the progress/loss
 Torch and transformers are imported inside functions: plugin modules import this at registration time.
 """
 
+import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from gristmill.configs import LaunchableConfig
+from gristmill.lib.models.lora import LoraOptions
+from gristmill.lib.models.options import ModelOptions
 from gristmill.lib.post_training.plots import history_plot
 from gristmill.stage import Artifact, Markdown, StageContext
+
+log = logging.getLogger("gristmill.post_training")
 
 LrScheduler = Literal[
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"
 ]
 
 
-class TrainingConfig(LaunchableConfig):
+class TrainingConfig(LaunchableConfig, ModelOptions):
     """Options of every TRL/transformers training stage (``sft``, ``dpo``, ``reward_model``, kit trainer stages), one
-    spelling each; a stage's config subclasses it and overrides a field where its default differs."""
+    spelling each (``dtype`` and ``chat_template`` from :class:`~gristmill.lib.models.ModelOptions`); a stage's
+    config subclasses it and overrides a field where its default differs."""
 
     RENAMED: ClassVar[dict[str, str]] = {"grad_accum": "gradient_accumulation_steps"}
 
@@ -55,6 +62,14 @@ class TrainingConfig(LaunchableConfig):
         if self.warmup_ratio and self.warmup_steps:
             raise ValueError("set warmup_ratio or warmup_steps, not both")
         return self
+
+
+class LoraTrainingConfig(TrainingConfig):
+    """:class:`TrainingConfig` plus the ``peft`` option (LoRA instead of full fine-tuning)."""
+
+    peft: LoraOptions | None = Field(
+        None, description="LoRA adapters (peft) instead of full fine-tuning, e.g. {r: 16, alpha: 32}; None: full."
+    )
 
 
 def training_args(ctx: StageContext, config: TrainingConfig, **extra: Any) -> dict[str, Any]:
@@ -120,6 +135,8 @@ class TrainRun:
     history: list[dict[str, float]]
     seconds: float
     output: Any
+    params: dict[str, int] = field(default_factory=dict)  # trainable_params, total_params
+    peak_memory_mb: float = math.nan
 
     @property
     def steps(self) -> int:
@@ -153,12 +170,14 @@ class TrainRun:
         return round(self.seconds, 2)
 
     def counts(self) -> dict[str, int | float]:
-        """``steps``, ``first_loss``, ``final_loss``, ``train_seconds``."""
+        """``steps``, ``first_loss``, ``final_loss``, ``train_seconds``, parameter counts, peak memory."""
         return {
             "steps": self.steps,
             "first_loss": self.first_loss,
             "final_loss": self.final_loss,
             "train_seconds": self.train_seconds,
+            **self.params,
+            "peak_memory_mb": self.peak_memory_mb,
         }
 
     def curve(self, alt: str, series: Sequence[tuple[str, str]] = (("loss", "train"),), **plot: Any) -> Markdown:
@@ -168,25 +187,57 @@ class TrainRun:
 
 
 def run_trainer(
-    ctx: StageContext, trainer: Any, *, history: list[dict[str, float]], tokenizer_from: Artifact | None
+    ctx: StageContext,
+    trainer: Any,
+    *,
+    history: list[dict[str, float]],
+    tokenizer_from: Artifact | None,
+    tokenizer: Any = None,
+    lora: LoraOptions | None = None,
 ) -> TrainRun | None:
     """Train ``trainer`` (built with :func:`training_args` and a :func:`stage_callback` filling ``history``) without
-    transformers' stdout printer, timed. On the main process the unwrapped model is saved into ``ctx.output_dir``
-    (:func:`~gristmill.lib.train.export.save_model_dir`, with the tokenizer files of ``tokenizer_from``, normally
-    the input model; ``None``: the stage saves it itself) and the run is returned; the other processes get
+    transformers' stdout printer, timed, with trainable/total parameters and peak memory. On the main process the
+    unwrapped model is saved into ``ctx.output_dir`` (:func:`save_trained`, with the tokenizer of ``tokenizer_from``,
+    normally the input model; ``None``: the stage saves it itself) and the run is returned; the other processes get
     ``None`` (their stage returns an empty result)."""
     from transformers import PrinterCallback
 
     from gristmill.engine.launch import process_state
-    from gristmill.lib.train.export import save_model_dir
+    from gristmill.lib.models.lora import parameter_counts, peak_memory_mb, reset_peak_memory
 
     trainer.remove_callback(PrinterCallback)  # progress goes to the stage log instead of stdout
+    params = parameter_counts(trainer.model)
+    reset_peak_memory()
     start = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - start
+    peak = peak_memory_mb()
     if not process_state().is_main_process:
         return None
     model = trainer.accelerator.unwrap_model(trainer.model)
     if tokenizer_from is not None:
-        save_model_dir(model, ctx.output_dir, tokenizer_from.path)
-    return TrainRun(trainer, model, history, seconds, output)
+        model = save_trained(model, ctx.output_dir, tokenizer, tokenizer_from, lora)
+    return TrainRun(trainer, model, history, seconds, output, params, peak)
+
+
+def save_trained(model: Any, out_dir: Any, tokenizer: Any, source: Artifact, lora: LoraOptions | None) -> Any:
+    """Save a trained policy into ``out_dir``: a LoRA model merged into plain weights (``lora.merge``, the default)
+    or as an adapter folder on ``source`` (``merge: false``; ``source`` itself an adapter folder cannot be a base,
+    so that model is merged, with a warning); tokenizer files copied from ``source`` (``tokenizer`` saved over them
+    when the stage changed it: template override, chosen pad token). Returns the model as saved."""
+    from gristmill.lib.models import save_model_dir
+    from gristmill.lib.models.chat import write_tokenizer_changes
+    from gristmill.lib.models.loading import copy_tokenizer
+    from gristmill.lib.models.lora import finish, save_adapter
+
+    is_peft = hasattr(model, "merge_and_unload")
+    if is_peft and lora is not None and not lora.merge:
+        if not (source.path / "adapter_config.json").is_file():
+            save_adapter(model, out_dir, source.path)
+            copy_tokenizer(source.path, out_dir)
+            write_tokenizer_changes(tokenizer, Path(out_dir))
+            return model
+        log.warning("%s is a LoRA adapter folder, which cannot be a base: saving the merged model", source.describe())
+    model = finish(model, lora or LoraOptions()) if is_peft else model
+    save_model_dir(model, out_dir, tokenizer=tokenizer, tokenizer_from=source.path)
+    return model

@@ -1,11 +1,13 @@
 """The shared training loop (pretraining and long-context): a readable, nanoGPT-like loop.
 
 - :mod:`.config`: :class:`ModelConfig` and :class:`TrainConfig` (pydantic only: cheap to import).
-- :mod:`.model`: a from-scratch ``LlamaForCausalLM``; parameter and FLOP counts.
+- :mod:`.model`: a from-scratch ``LlamaForCausalLM``; parameter and FLOP counts (also of any HF causal LM).
 - :mod:`.optim`: optimizers (AdamW, Lion, Adafactor) and LR schedules as pure functions of the step.
 - :mod:`.checkpoint`: atomic, checksummed checkpoints with exact-resume state; :func:`latest_valid`.
-- :mod:`.loop`: :func:`train`, :func:`evaluate`, :class:`TrainResult`.
-- :mod:`.export`: the ``model`` artifact (HF folder); :mod:`.devices`: peak FLOP/s; :mod:`.chinchilla`: sizing.
+- :mod:`.loop`: :func:`train` (a model from scratch, or a pre-built one of any architecture), :func:`evaluate`,
+  :class:`TrainResult`.
+- :mod:`.export`: saving a from-scratch model as a ``model`` folder, the output dtype; :mod:`.devices`: peak
+  FLOP/s; :mod:`.chinchilla`: sizing.
 
 Names are imported lazily, so ``from gristmill.lib.train import ModelConfig`` does not import torch.
 """

@@ -72,25 +72,6 @@ class ModelConfig(BaseModel):
             use_cache=False,
         )
 
-    @classmethod
-    def from_hf(cls, config: "LlamaConfig") -> "ModelConfig":
-        """The inverse of :meth:`to_hf` (for continuing from a saved ``model`` artifact)."""
-        rope = dict(config.rope_parameters or {})
-        return cls(
-            d_model=config.hidden_size,
-            n_layers=config.num_hidden_layers,
-            n_heads=config.num_attention_heads,
-            n_kv_heads=config.num_key_value_heads,
-            d_ff=config.intermediate_size,
-            vocab_size=config.vocab_size,
-            max_seq_len=config.max_position_embeddings,
-            rope_theta=float(rope.get("rope_theta", 10_000.0)),
-            rope_scaling=rope.get("rope_type", "default"),
-            rope_factor=float(rope.get("factor", 1.0)),
-            original_max_seq_len=rope.get("original_max_position_embeddings"),
-            tie_embeddings=bool(config.tie_word_embeddings),
-        )
-
 
 class TrainConfig(RenamedFields):
     """How to train: steps, batch, optimizer and schedule, precision, checkpoints, spike handling, metrics."""

@@ -1,12 +1,10 @@
-"""``model`` artifacts: a Hugging Face model folder that ``AutoModelForCausalLM`` + ``AutoTokenizer`` load.
-
-Layout written by :func:`save_model_dir`::
+"""Saving a model trained from scratch (``pretrain``) with a ``tokenizer`` artifact as a ``model`` folder::
 
     config.json  generation_config.json  model.safetensors      (``save_pretrained``, safetensors only)
     tokenizer.json  tokenizer_config.json  [special_tokens_map.json, chat_template.jinja]   (copied)
 
-:func:`open_model_artifact` validates such a folder before anything loads it and only ever reads weights from
-``model.safetensors`` (a ``pytorch_model.bin`` or other pickle next to it is ignored, never unpickled).
+Validating and loading model folders of any architecture lives in :mod:`gristmill.lib.models` (re-exported here);
+:func:`output_dtype` is the dtype a training stage (trained in float32) saves its output in.
 """
 
 import json
@@ -17,14 +15,18 @@ from typing import Any
 
 import torch
 
-from gristmill.errors import StageInputError
-from gristmill.lib.train.model import ModelConfig
+from gristmill.lib.models import ModelArtifactError, ModelFolder, inspect_model_folder, load_causal_lm
 
+__all__ = [
+    "ModelArtifactError",
+    "copy_tokenizer",
+    "load_causal_lm",
+    "open_model_artifact",
+    "hf_config",
+    "output_dtype",
+    "save_model_dir",
+]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
-
-
-class ModelArtifactError(StageInputError):
-    """A ``model`` input that cannot be used; the message names the folder and the file."""
 
 
 def copy_tokenizer(tokenizer_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[str]:
@@ -58,8 +60,12 @@ def _special_ids(tokenizer_dir: Path) -> dict[str, int | None]:
     return out
 
 
-def save_model_dir(model: Any, out_dir: str | os.PathLike[str], tokenizer_dir: str | os.PathLike[str]) -> None:
-    """Write ``model`` (a ``LlamaForCausalLM``) and the tokenizer as an HF folder ready for ``generate``."""
+def save_model_dir(
+    model: Any, out_dir: str | os.PathLike[str], tokenizer_dir: str | os.PathLike[str], max_shard_size: str = "5GB"
+) -> None:
+    """Write a model trained from scratch and the ``tokenizer`` artifact's files as an HF folder ready for
+    ``generate`` (bos/eos/pad ids from the tokenizer; sharded above ``max_shard_size``). A model loaded from a
+    folder is saved with :func:`gristmill.lib.models.save_model_dir`, which keeps the ids its checkpoint states."""
     out, tok_dir = Path(out_dir), Path(tokenizer_dir)
     out.mkdir(parents=True, exist_ok=True)
     ids = _special_ids(tok_dir)
@@ -70,41 +76,28 @@ def save_model_dir(model: Any, out_dir: str | os.PathLike[str], tokenizer_dir: s
         setattr(model.config, key, value)
         if model.generation_config is not None:
             setattr(model.generation_config, key, value)
-    model.save_pretrained(str(out), safe_serialization=True)
+    model.save_pretrained(str(out), safe_serialization=True, max_shard_size=max_shard_size)
     copy_tokenizer(tok_dir, out)
 
 
-def open_model_artifact(path: str | os.PathLike[str]) -> ModelConfig:
-    """Check a ``model`` folder (config.json is a Llama config, model.safetensors present and readable) and
-    return its :class:`ModelConfig`. Raises :class:`ModelArtifactError` naming the file."""
-    from safetensors import safe_open
-    from transformers import LlamaConfig
+def open_model_artifact(path: str | os.PathLike[str]) -> ModelFolder:
+    """Validate a ``model`` folder without loading it (:func:`gristmill.lib.models.inspect_model_folder`)."""
+    return inspect_model_folder(path, need_tokenizer=False)
 
-    root = Path(path)
-    cfg_path, weights = root / "config.json", root / "model.safetensors"
+
+def hf_config(folder: ModelFolder) -> Any:
+    """The transformers config object of a validated folder's ``config.json`` (no weights read, no custom code)."""
+    from transformers import AutoConfig
+
+    data = dict(folder.config)
     try:
-        data = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelArtifactError(f"{cfg_path}: missing or corrupt model config ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict) or data.get("model_type") != "llama":
-        got = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise ModelArtifactError(f"{cfg_path}: model_type must be 'llama' (got {got!r})")
-    if not weights.is_file():
-        raise ModelArtifactError(f"{weights}: missing (weights are only read from safetensors, never from pickles)")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            f.keys()
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError and others
-        raise ModelArtifactError(f"{weights}: not a readable safetensors file ({exc})") from exc
-    try:
-        return ModelConfig.from_hf(LlamaConfig.from_dict(data))
+        return AutoConfig.for_model(str(data.pop("model_type")), **data)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ModelArtifactError(f"{cfg_path}: unusable Llama config ({exc})") from exc
+        raise ModelArtifactError(f"{folder.path / 'config.json'}: unusable config ({exc})") from exc
 
 
-def load_causal_lm(path: str | os.PathLike[str], dtype: torch.dtype = torch.float32) -> Any:
-    """``AutoModelForCausalLM`` from a validated model folder: local files, safetensors only."""
-    from transformers import AutoModelForCausalLM
-
-    open_model_artifact(path)
-    return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True, dtype=dtype)
+def output_dtype(choice: str, folder: ModelFolder | None = None) -> torch.dtype:
+    """The dtype a stage that trains in float32 saves its output in: a stage's ``dtype`` option, where ``auto`` is
+    the input checkpoint's dtype (``folder``) and float32 for a model trained from scratch."""
+    name = (folder.dtype if folder is not None else None) if choice == "auto" else choice
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name or "", torch.float32)

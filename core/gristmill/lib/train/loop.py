@@ -1,5 +1,5 @@
-"""The training loop, top to bottom: build → (resume) → for each step: accumulate, clip, check, update, log,
-checkpoint.
+"""The training loop, top to bottom: build (or take a pre-built model of any architecture) → (resume) → for each
+step: accumulate, clip, check, update, log, checkpoint.
 
 One optimizer step consumes ``gradient_accumulation_steps × batch_size × processes`` sequences of the
 :class:`~gristmill.lib.tokens.TokenDataset` (in its own, possibly seeded-shuffled, order; epochs roll over). Every
@@ -29,8 +29,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import set_seed
-from safetensors import SafetensorError
-from safetensors.torch import load_model
 
 from gristmill.errors import StageInputError
 from gristmill.lib.tokens import TokenDataset
@@ -173,27 +171,25 @@ def evaluate(
     return metrics
 
 
-def load_weights(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load ``model.safetensors`` from a model artifact/checkpoint folder (or the file itself); every tensor's
-    name and shape must match (tied weights stored once are fine). Never unpickles."""
-    path = Path(path)
-    file = path / "model.safetensors" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no model.safetensors to start from")
-    try:
-        missing, unexpected = load_model(model, str(file), strict=False)
-    except (RuntimeError, SafetensorError) as exc:  # shape mismatches, unreadable file
-        raise StageInputError(f"{file}: weights do not fit the model or cannot be read ({exc})") from exc
-    tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
-    if set(missing) - tied or unexpected:
-        raise StageInputError(
-            f"{file}: weights do not fit the model (missing {sorted(set(missing) - tied)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]})"
-        )
+def position_limit(config: Any) -> int | None:
+    """The longest sequence an HF config allows (``max_position_embeddings``; GPT-2's ``n_positions``), if any."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limit = getattr(text, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) else None
+
+
+def check_fits(model: torch.nn.Module, dataset: TokenDataset) -> None:
+    """The dataset's ids fit the model's input-embedding rows and its rows the model's position limit."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    if dataset.vocab_size > rows:
+        raise StageInputError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {rows} embedding rows")
+    limit = position_limit(model.config)
+    if limit is not None and dataset.seq_len > limit:
+        raise StageInputError(f"dataset seq_len {dataset.seq_len} exceeds the model's max_position_embeddings {limit}")
 
 
 def train(
-    model_cfg: ModelConfig,
+    model_cfg: ModelConfig | None,
     train_cfg: TrainConfig,
     dataset: TokenDataset,
     out_dir: str | os.PathLike[str],
@@ -203,34 +199,42 @@ def train(
     *,
     validation: TokenDataset | None = None,
     bytes_per_token: float | None = None,
-    init_from: str | os.PathLike[str] | None = None,
+    model: torch.nn.Module | None = None,
 ) -> TrainResult:
-    """Train ``model_cfg`` on ``dataset``; checkpoints go to ``out_dir/checkpoints``.
+    """Train ``model_cfg`` (a Llama built from scratch) or ``model`` (an already built ``PreTrainedModel`` of any
+    architecture, e.g. loaded from a ``model`` folder in float32; ``model_cfg`` is then ``None``) on ``dataset``;
+    checkpoints go to ``out_dir/checkpoints``.
 
     ``resume``: continue from the newest valid checkpoint there (model, optimizer, scheduler, RNG, data
-    position, loop counters). ``stop_after``: return after that step without a final checkpoint, like a crash
-    (for tests and time-boxed runs). ``log_fn`` gets each step's metrics dict (default: the module logger).
-    ``validation``: scored every ``eval_every`` steps and after the last; ``bytes_per_token`` (UTF-8 bytes per
-    token of the data) turns losses into bits/byte. ``init_from``: start from these weights (a model folder with
-    ``model.safetensors``) instead of a random init, e.g. to extend a pretrained model's context.
+    position, loop counters; a pre-built model gets the checkpoint's weights). ``stop_after``: return after that
+    step without a final checkpoint, like a crash (for tests and time-boxed runs). ``log_fn`` gets each step's
+    metrics dict (default: the module logger). ``validation``: scored every ``eval_every`` steps and after the last;
+    ``bytes_per_token`` (UTF-8 bytes per token of the data) turns losses into bits/byte.
     """
     cfg = train_cfg
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
-    if dataset.seq_len > model_cfg.max_seq_len:
-        raise StageInputError(
-            f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}"
-        )
-    if dataset.vocab_size > model_cfg.vocab_size:
-        raise StageInputError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
+    if model is None:
+        if model_cfg is None:
+            raise TypeError("train() needs model_cfg (a model built from scratch) or model (a pre-built one)")
+        if dataset.seq_len > model_cfg.max_seq_len:
+            raise StageInputError(
+                f"dataset seq_len {dataset.seq_len} exceeds the model's max_seq_len {model_cfg.max_seq_len}"
+            )
+        if dataset.vocab_size > model_cfg.vocab_size:
+            raise StageInputError(f"dataset vocab_size {dataset.vocab_size} exceeds the model's {model_cfg.vocab_size}")
+    else:
+        check_fits(model, dataset)
 
     # -- build
     accelerator = _accelerator(cfg, out_dir)
     device = accelerator.device
     set_seed(cfg.seed)  # python, numpy, torch (+cuda): the initial weights depend on it
-    model = build_model(model_cfg)
-    if init_from is not None:
-        load_weights(model, init_from)
+    from_scratch = model is None
+    if from_scratch:
+        model = build_model(model_cfg)
+    else:
+        model.config.use_cache = False  # no KV cache while training (the saved folder turns it back on)
     if cfg.activation_checkpointing:
         model.activation_checkpointing_enable()  # transformers 5 name (gradient_checkpointing_enable is deprecated)
     model.to(device)
@@ -243,7 +247,8 @@ def train(
     model, optimizer = accelerator.prepare(model, optimizer)  # the scheduler stays ours: one step per update
     raw_model = accelerator.unwrap_model(model, keep_torch_compile=False)  # checkpoints hold plain weights
     n_params = count_params(raw_model)
-    flops_tok = flops_per_token(model_cfg, dataset.seq_len)
+    flops_tok = flops_per_token(model_cfg if from_scratch else raw_model, dataset.seq_len)
+    config_record = model_cfg.model_dump() if from_scratch else json.loads(raw_model.config.to_json_string(False))
     peak = peak_flops(device, cfg.peak_flops)
     if cfg.tensorboard:
         accelerator.init_trackers("train", config={k: v for k, v in cfg.model_dump().items() if v is not None})
@@ -282,7 +287,7 @@ def train(
         state = {
             "data": dataset.state_dict(),
             "counters": counters,
-            "model_config": model_cfg.model_dump(),
+            "model_config": config_record,  # ModelConfig, or the pre-built model's HF config
             "train_config": cfg.model_dump(),
         }
         return save_checkpoint(

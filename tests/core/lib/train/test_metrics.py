@@ -1,4 +1,4 @@
-"""Metrics, validation, optimizers, TensorBoard, init_from, history, device peaks, Chinchilla sizing and the
+"""Metrics, validation, optimizers, TensorBoard, pre-built models, history, device peaks, Chinchilla sizing and the
 ``model`` artifact: real tiny training runs, nothing mocked but the GPU name."""
 
 import json
@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from gristmill.errors import StageInputError
 from gristmill.lib.tokens import TokenDataset
-from gristmill.lib.train import build_model, train
+from gristmill.lib.train import build_model, flops_per_token, train
 from gristmill.lib.train.chinchilla import optimal_for_compute, optimal_for_params, report
 from gristmill.lib.train.devices import peak_flops
 from gristmill.lib.train.export import ModelArtifactError, load_causal_lm, open_model_artifact, save_model_dir
-from gristmill.lib.train.loop import history, load_weights
+from gristmill.lib.train.loop import history
 from tests.core.lib.train.helpers import dataset, tiny_model, tiny_train, write_tokens
 
 # --------------------------------------------------------------------------------------------------
@@ -79,10 +80,10 @@ def test_tensorboard_writes_event_files(tokens, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# init_from, load_weights, history
+# pre-built models, history
 
 
-def test_init_from_starts_from_the_saved_weights(tokens, tmp_path):
+def test_a_prebuilt_model_starts_from_its_weights(tokens, tmp_path):
     source = train(tiny_model(), tiny_train(steps=10, checkpoint_every=100), dataset(tokens), tmp_path / "src").model
     source.save_pretrained(tmp_path / "model")  # model.safetensors with the tied embedding stored once
 
@@ -90,22 +91,25 @@ def test_init_from_starts_from_the_saved_weights(tokens, tmp_path):
         first = torch.stack([row for row, _ in zip(dataset(tokens), range(4), strict=False)])
         expected = source.eval()(input_ids=first, labels=first).loss.item()
     cfg = tiny_train(steps=1, warmup=0, lr=1e-12, min_lr=0.0, seed=5)  # another seed: the init must not matter
-    res = train(tiny_model(), cfg, dataset(tokens), tmp_path / "ft", init_from=tmp_path / "model")
+    loaded = load_causal_lm(tmp_path / "model", dtype="float32")
+    res = train(None, cfg, dataset(tokens), tmp_path / "ft", model=loaded)
     assert res.losses[1] == pytest.approx(expected, abs=1e-5)
+    assert res.flops_per_token == flops_per_token(tiny_model(), 32)  # from the HF config: the same numbers
+    state = json.loads((res.checkpoint / "state.json").read_text())
+    assert state["model_config"]["model_type"] == "llama" and state["model_config"]["hidden_size"] == 64
     scratch = train(tiny_model(), cfg, dataset(tokens), tmp_path / "scratch")
     assert scratch.losses[1] > expected + 0.25
 
 
-def test_load_weights_refuses_mismatched_shapes(tmp_path):
-    build_model(tiny_model()).save_pretrained(tmp_path / "model")
-    wider = build_model(tiny_model().model_copy(update={"d_model": 32, "d_ff": 64}))
-    with pytest.raises(ValueError, match=r"model\.safetensors"):
-        load_weights(wider, tmp_path / "model")
-    with pytest.raises(FileNotFoundError, match="nowhere"):
-        load_weights(wider, tmp_path / "nowhere")
-    (tmp_path / "garbage.safetensors").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(ValueError, match=r"garbage\.safetensors"):
-        load_weights(build_model(tiny_model()), tmp_path / "garbage.safetensors")
+def test_a_prebuilt_model_that_does_not_fit_the_data_is_refused(tokens, tmp_path):
+    small_vocab = build_model(tiny_model().model_copy(update={"vocab_size": 100}))
+    with pytest.raises(StageInputError, match=r"vocab_size 256 exceeds the model's 100 embedding rows"):
+        train(None, tiny_train(steps=1), dataset(tokens), tmp_path / "a", model=small_vocab)
+    short = build_model(tiny_model().model_copy(update={"max_seq_len": 16}))
+    with pytest.raises(StageInputError, match=r"seq_len 32 exceeds the model's max_position_embeddings 16"):
+        train(None, tiny_train(steps=1), dataset(tokens), tmp_path / "b", model=short)
+    with pytest.raises(TypeError, match="model_cfg"):
+        train(None, tiny_train(steps=1), dataset(tokens), tmp_path / "c")
 
 
 def test_history_spans_stop_and_resume(tokens, tmp_path):
@@ -177,7 +181,8 @@ def test_save_model_dir_round_trip_generates(tmp_path):
     torch.manual_seed(0)
     model = build_model(tiny_model())
     save_model_dir(model, tmp_path / "model", _tokenizer_dir(tmp_path / "tok"))
-    assert open_model_artifact(tmp_path / "model") == tiny_model()
+    folder = open_model_artifact(tmp_path / "model")
+    assert folder.model_type == "llama" and folder.config["hidden_size"] == tiny_model().d_model
     loaded = load_causal_lm(tmp_path / "model")
     tok = AutoTokenizer.from_pretrained(tmp_path / "model")
     assert loaded.generation_config.eos_token_id == tok.eos_token_id == tok.convert_tokens_to_ids("</s>")
@@ -213,16 +218,17 @@ def test_open_model_artifact_errors_name_the_file(tmp_path):
     with pytest.raises(ModelArtifactError, match=r"corrupt/config\.json"):
         open_model_artifact(bad)
 
-    gpt2 = folder("gpt2")
-    (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    with pytest.raises(ModelArtifactError, match=r"gpt2/config\.json.*'llama'"):
-        open_model_artifact(gpt2)
+    unknown = folder("unknown")
+    build_model(tiny_model()).save_pretrained(unknown)
+    (unknown / "config.json").write_text(json.dumps({"model_type": "not_a_model"}))
+    with pytest.raises(ModelArtifactError, match=r"unknown/config\.json: unknown model_type 'not_a_model'"):
+        open_model_artifact(unknown)
 
     pickled = folder("pickled")
     sentinel = tmp_path / "unpickled"
     (pickled / "pytorch_model.bin").write_bytes(pickle.dumps(_Trap(sentinel)))
     for opener in (open_model_artifact, load_causal_lm):
-        with pytest.raises(ModelArtifactError, match=r"pickled/model\.safetensors: missing"):
+        with pytest.raises(ModelArtifactError, match=r"pickled/pytorch_model\.bin: weights only as a pickle"):
             opener(pickled)
     assert not sentinel.exists()
 
