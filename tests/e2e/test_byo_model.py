@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from gristmill.engine.store import ArtifactStore
-from tests.support.hf_models import CHATML, make_model_folder
+from tests.support.hf_models import CHATML, make_model_folder, reload_and_generate, stored_dtypes
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,29 +119,6 @@ def _env() -> dict[str, str]:
     return {**env, **dict.fromkeys(offline, "1"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _dtypes(folder: Path) -> set[str]:
-    from gristmill.lib.models import inspect_model_folder
-
-    return {d for d, _ in inspect_model_folder(folder).tensors.values()}
-
-
-def _reload_and_generate(folder: Path, classifier: bool = False) -> tuple[Any, str]:
-    """(config, generated text or the score's shape) of ``folder`` loaded with the standard Auto classes."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    auto = AutoModelForSequenceClassification if classifier else AutoModelForCausalLM
-    model = auto.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    ids = tok("What is 3 + 4?", return_tensors="pt")
-    with torch.no_grad():
-        if classifier:
-            return model.config, str(tuple(model(**ids).logits.shape))
-        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id or 0)
-    assert out.shape[1] > ids["input_ids"].shape[1]
-    return model.config, tok.decode(out[0])
-
-
 def test_the_documented_example_is_a_valid_pipeline():
     from gristmill.pipeline.config import load_pipeline
 
@@ -173,17 +150,17 @@ def test_two_published_checkpoints_through_every_post_training_stage_with_gristm
         ]
         for art in policies:
             assert art is not None
-            config, _ = _reload_and_generate(art.path)
+            config, _ = reload_and_generate(art.path)
             assert config.model_type == model_type, art.path
             if name == "llama":  # bf16 in, bf16 out (never silently widened to fp32); Llama-3 RoPE kept
-                assert _dtypes(art.path) == {"BF16"}, art.path
+                assert stored_dtypes(art.path) == {"BF16"}, art.path
                 assert config.rope_parameters["rope_type"] == "llama3", art.path
         reward = artifacts.latest(f"{name}_reward")
         assert reward is not None
-        config, score_shape = _reload_and_generate(reward.path, classifier=True)
+        config, score_shape = reload_and_generate(reward.path, classifier=True)
         assert config.model_type == model_type and score_shape == "(1, 1)"
         if name == "llama":
-            assert _dtypes(reward.path) == {"BF16"}
+            assert stored_dtypes(reward.path) == {"BF16"}
         round2 = json.loads((artifacts.latest(f"{name}_dpo", "round-002").path / "training_log.json").read_text())
         assert round2["started_from"]["partition"] == "round-001"  # round 2 trained on round 1's policy
 

@@ -13,7 +13,7 @@ import pytest
 
 from gristmill.testing import artifact_from_dir, run_stage
 from gristmill_plugins import dpo, eval_accuracy, rejection_sampling, reward_model, sft
-from tests.support.hf_models import FAMILIES, make_model_folder
+from tests.support.hf_models import FAMILIES, make_model_folder, reload_and_generate, stored_dtypes
 
 TRAIN = {"max_steps": 2, "batch_size": 2, "lr": 1e-3, "bf16": False, "min_loss_drop": 0.0}
 
@@ -37,27 +37,6 @@ def preferences(arithmetic: Path, tmp_path_factory) -> Path:
     return out
 
 
-def _dtype_of(folder: Path) -> set[str]:
-    from gristmill.lib.models import inspect_model_folder
-
-    return {d for d, _ in inspect_model_folder(folder).tensors.values()}
-
-
-def _reload_and_generate(folder: Path, classifier: bool = False) -> str:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    auto = AutoModelForSequenceClassification if classifier else AutoModelForCausalLM
-    model = auto.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    ids = tok("What is 3 + 4?", return_tensors="pt")
-    with torch.no_grad():
-        if classifier:
-            return str(model(**ids).logits.shape)
-        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id or 0)
-    return tok.decode(out[0])
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_post_training_stage_runs_on_the_architecture(family, arithmetic, preferences, tmp_path, one_thread):
     sharded_bf16 = family == "llama3"
@@ -75,14 +54,14 @@ def test_every_post_training_stage_runs_on_the_architecture(family, arithmetic, 
     want_format = "plain" if FAMILIES[family]["template"] is None else "prompt_completion"
     assert result.metadata["loss_format"] == want_format and result.counts["steps"] == 2
     assert result.metadata["model_type"] == model_type
-    assert _dtype_of(tuned.path) == want_dtype
+    assert stored_dtypes(tuned.path) == want_dtype
 
     prefs = artifact_from_dir("dataset", preferences)
     cfg = {**TRAIN, "heldout_fraction": 0.25, "eval_batch_size": 4}
     result, rm = run_stage(reward_model.SPEC, tmp_path / "rm", cfg, {"model": tuned, "preferences": prefs})
     rm_config = json.loads((rm.path / "config.json").read_text())
     assert rm_config["model_type"] == model_type and rm_config["architectures"][0].endswith("ForSequenceClassification")
-    assert _dtype_of(rm.path) == want_dtype and result.counts["heldout_pairs"] > 0
+    assert stored_dtypes(rm.path) == want_dtype and result.counts["heldout_pairs"] > 0
 
     cfg = {"max_prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 6, "batch_size": 8, "scorer": "both"}
     result, ranked = run_stage(
@@ -103,7 +82,7 @@ def test_every_post_training_stage_runs_on_the_architecture(family, arithmetic, 
     _, round1 = run_stage(dpo.SPEC, tmp_path / "dpo1", cfg, inputs, round=1)
     result, round2 = run_stage(dpo.SPEC, tmp_path / "dpo2", cfg, inputs, round=2, previous=round1)
     assert result.counts["round"] == 2 and result.counts["steps"] == 2
-    assert _dtype_of(round2.path) == want_dtype
+    assert stored_dtypes(round2.path) == want_dtype
     assert json.loads((round2.path / "config.json").read_text())["model_type"] == model_type
 
     result, _ = run_stage(
@@ -114,8 +93,8 @@ def test_every_post_training_stage_runs_on_the_architecture(family, arithmetic, 
     )
     assert result.counts["models"] == 2
     for folder in (tuned.path, round2.path):
-        assert _reload_and_generate(folder)
-    assert _reload_and_generate(rm.path, classifier=True) == "torch.Size([1, 1])"
+        reload_and_generate(folder)  # asserts that new tokens come out
+    assert reload_and_generate(rm.path, classifier=True)[1] == "(1, 1)"
 
 
 def test_lora_sft_as_an_adapter_folder_then_lora_dpo_on_it(arithmetic, tmp_path, one_thread):
@@ -161,7 +140,7 @@ def test_lora_sft_as_an_adapter_folder_then_lora_dpo_on_it(arithmetic, tmp_path,
     )
     assert 0 < result.counts["trainable_params"] < result.counts["total_params"]
     assert (merged.path / "model.safetensors").is_file() and not (merged.path / "adapter_config.json").exists()
-    assert _reload_and_generate(merged.path)
+    reload_and_generate(merged.path)
 
 
 def _rm(tmp_path: Path, base: Path, arithmetic: Path):

@@ -91,25 +91,30 @@ def test_token_budget_sets_the_steps(data, tmp_path):
     assert result.counts["steps"] == 6
 
 
+def _crash_and_resume(tmp_path, monkeypatch, cfg, inputs, stop_after: int):
+    """(uninterrupted result, its loss history, result of a re-run after a crash at ``stop_after``) — the crashed
+    and the re-run attempt share one resume folder."""
+    whole = launch_stage(SPEC, _ctx(tmp_path, "whole", tmp_path / "r0"), cfg, inputs)
+    history = json.loads((tmp_path / "whole" / "out" / "training_log.json").read_text())["history"]
+    real_train = loop.train
+
+    def crash(*args, **kwargs):
+        real_train(*args, **kwargs, stop_after=stop_after)
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(loop, "train", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        launch_stage(SPEC, _ctx(tmp_path, "a", tmp_path / "r1"), cfg, inputs)
+    monkeypatch.setattr(loop, "train", real_train)
+    return whole, history, launch_stage(SPEC, _ctx(tmp_path, "b", tmp_path / "r1"), cfg, inputs)
+
+
 def test_a_crashed_run_resumes_from_its_checkpoint(data, tmp_path, monkeypatch):
     """First attempt dies after step 8 (checkpoint at 8); the re-run continues from there and ends with the
     same loss history as an uninterrupted run."""
     train = {**TINY["train"], "steps": 12, "checkpoint_every": 4}
     cfg = PretrainConfig.model_validate({**TINY, "train": train, "sample_prompts": []})
-    whole = launch_stage(SPEC, _ctx(tmp_path, "whole", tmp_path / "r0"), cfg, _inputs(data))
-    history = json.loads((tmp_path / "whole" / "out" / "training_log.json").read_text())["history"]
-
-    real_train = loop.train
-
-    def crash_after_8(*args, **kwargs):
-        real_train(*args, **kwargs, stop_after=8)
-        raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(loop, "train", crash_after_8)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        launch_stage(SPEC, _ctx(tmp_path, "a", tmp_path / "r1"), cfg, _inputs(data))
-    monkeypatch.setattr(loop, "train", real_train)
-    again = launch_stage(SPEC, _ctx(tmp_path, "b", tmp_path / "r1"), cfg, _inputs(data))
+    whole, history, again = _crash_and_resume(tmp_path, monkeypatch, cfg, _inputs(data), stop_after=8)
     assert again.metadata["resumed_from"] == "ckpt-000008" and whole.metadata["resumed_from"] is None
     assert json.loads((tmp_path / "b" / "out" / "training_log.json").read_text())["history"] == history
     assert again.counts["final_loss"] == whole.counts["final_loss"]
@@ -283,20 +288,9 @@ def test_continued_pretraining_resumes_exactly(tmp_path, monkeypatch):
     model, tokens = _model_tokens("llama3", tmp_path, max_position_embeddings=64)
     train = {**CONTINUED["train"], "steps": 4, "checkpoint_every": 2}
     cfg = PretrainConfig.model_validate({**CONTINUED, "train": train, "sample_prompts": []})
-    whole = launch_stage(SPEC, _ctx(tmp_path, "whole", tmp_path / "r0"), cfg, _continued_inputs(model, tokens))
-    history = json.loads((tmp_path / "whole" / "out" / "training_log.json").read_text())["history"]
-
-    real_train = loop.train
-
-    def crash_after_2(*args, **kwargs):
-        real_train(*args, **kwargs, stop_after=2)
-        raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(loop, "train", crash_after_2)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        launch_stage(SPEC, _ctx(tmp_path, "a", tmp_path / "r1"), cfg, _continued_inputs(model, tokens))
-    monkeypatch.setattr(loop, "train", real_train)
-    again = launch_stage(SPEC, _ctx(tmp_path, "b", tmp_path / "r1"), cfg, _continued_inputs(model, tokens))
+    whole, history, again = _crash_and_resume(
+        tmp_path, monkeypatch, cfg, _continued_inputs(model, tokens), stop_after=2
+    )
     assert again.metadata["resumed_from"] == "ckpt-000002" and whole.metadata["resumed_from"] is None
     assert json.loads((tmp_path / "b" / "out" / "training_log.json").read_text())["history"] == history
     assert (tmp_path / "b" / "out" / "model.safetensors").read_bytes() == (

@@ -264,3 +264,28 @@ def make_model_folder(
     kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
     model.save_pretrained(str(out), safe_serialization=True, **kwargs)
     return out
+
+
+def stored_dtypes(folder: Path) -> set[str]:
+    """The safetensors dtypes (``"BF16"``, ``"F32"`` …) of a model folder's tensors."""
+    from gristmill.lib.models import inspect_model_folder
+
+    return {d for d, _ in inspect_model_folder(folder).tensors.values()}
+
+
+def reload_and_generate(folder: Path, classifier: bool = False) -> tuple[Any, str]:
+    """(config, generated text — or the score's shape for a classifier) of ``folder`` loaded the way users load it:
+    the standard ``Auto*`` classes, safetensors only."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    auto = AutoModelForSequenceClassification if classifier else AutoModelForCausalLM
+    model = auto.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
+    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    ids = tok("What is 3 + 4?", return_tensors="pt")
+    with torch.no_grad():
+        if classifier:
+            return model.config, str(tuple(model(**ids).logits.shape))
+        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id or 0)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    return model.config, tok.decode(out[0])
