@@ -234,7 +234,7 @@ def _samples(folder: Path, prompts: list[str], new_tokens: int) -> list[dict[str
     from gristmill.lib.train.loop import position_limit
 
     model = load_causal_lm(folder)
-    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # GPT-2, Llama-3 ship no pad
     limit = position_limit(model.config)
     rows = []

@@ -264,7 +264,7 @@ def verify_hf_directory(folder: Path, config: TokenizerConfig) -> dict[str, Any]
     chat template's assistant mask; raises ``RuntimeError`` describing the first problem."""
     from transformers import AutoTokenizer
 
-    hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     for attr in ("bos_token", "eos_token", "pad_token"):
         if getattr(hf, attr) != getattr(config, attr):
             raise RuntimeError(
