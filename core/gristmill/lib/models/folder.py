@@ -248,6 +248,32 @@ def has_tokenizer(root: Path) -> bool:
     return any((root / name).is_file() for name in TOKENIZER_MARKERS)
 
 
+def check_tokenizer_code(root: Path) -> None:
+    """Refuse a tokenizer that needs code from the folder: ``tokenizer_config.json`` with an ``auto_map`` naming a
+    tokenizer, or a ``tokenizer_class`` transformers does not ship (transformers would ask to run the folder's code,
+    or run it)."""
+    import transformers
+
+    path = root / "tokenizer_config.json"
+    if not path.is_file():
+        return
+    cfg = _read_json(path, "tokenizer config")
+    if not isinstance(cfg, dict):
+        raise ModelArtifactError(f"{path}: expected a JSON object")
+    auto_map = cfg.get("auto_map")
+    if auto_map and (not isinstance(auto_map, dict) or "AutoTokenizer" in auto_map):
+        raise ModelArtifactError(
+            f"{path}: auto_map names custom tokenizer code ({auto_map!r:.120}); gristmill never runs code from a model "
+            "folder (trust_remote_code) — use a tokenizer class transformers ships"
+        )
+    cls = cfg.get("tokenizer_class")
+    if cls is not None and not (isinstance(cls, str) and hasattr(transformers, cls)):
+        raise ModelArtifactError(
+            f"{path}: tokenizer_class {cls!r:.80} is not a class transformers ships (it would need the folder's own "
+            "code, which gristmill never runs)"
+        )
+
+
 def inspect_model_folder(path: str | os.PathLike[str], *, need_tokenizer: bool = True) -> ModelFolder:
     """Validate a model folder (or LoRA adapter folder) without loading weights; :class:`ModelArtifactError`
     naming the file on every problem."""
@@ -277,6 +303,7 @@ def inspect_model_folder(path: str | os.PathLike[str], *, need_tokenizer: bool =
             f"{root}: no tokenizer files ({', '.join(TOKENIZER_MARKERS)}): save the tokenizer into the model folder "
             "(tokenizer.save_pretrained(folder))"
         )
+    check_tokenizer_code(root)
     return ModelFolder(root, config, files, tensors, adapter)
 
 

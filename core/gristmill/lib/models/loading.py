@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gristmill.lib.models.chat import prepare_tokenizer, write_tokenizer_changes
-from gristmill.lib.models.folder import ModelArtifactError, ModelFolder, inspect_model_folder
+from gristmill.lib.models.folder import ModelArtifactError, ModelFolder, check_tokenizer_code, inspect_model_folder
 
 log = logging.getLogger("gristmill.models")
 
@@ -128,6 +128,7 @@ def load_tokenizer(path: str | os.PathLike[str], where: str, chat_template: str 
     from transformers import AutoTokenizer
 
     root = Path(path)
+    check_tokenizer_code(root)
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(str(root), local_files_only=True, trust_remote_code=False)
