@@ -37,7 +37,7 @@ def _add_warc(root: Path, seed: int) -> None:
 
 
 def _latest(store: Path, asset: str) -> str:
-    return (store / asset / "_" / "latest").read_text().strip()
+    return (store / "auto" / asset / "_" / "latest").read_text().strip()
 
 
 def test_new_warc_is_picked_up_by_the_daemon(tmp_path):
@@ -80,5 +80,5 @@ def test_new_warc_is_picked_up_by_the_daemon(tmp_path):
     assert {"/".join(a["path"]) for a in run["assetSelection"]} == {"crawl", "dedup"}
     assert _latest(store, "crawl") != before["crawl"]
     assert _latest(store, "tasks") == before["tasks"]  # the other branch was left alone
-    manifest = json.loads((store / "crawl" / "_" / _latest(store, "crawl") / "manifest.json").read_text())
+    manifest = json.loads((store / "auto" / "crawl" / "_" / _latest(store, "crawl") / "manifest.json").read_text())
     assert manifest["counts"]["html_pages"] == 32  # both WARCs were read

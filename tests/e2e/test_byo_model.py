@@ -142,7 +142,7 @@ def test_two_published_checkpoints_through_every_post_training_stage_with_gristm
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
 
-    artifacts = ArtifactStore(store, clean=False)
+    artifacts = ArtifactStore(store, clean=False, pipeline="byo_model")
     for name, model_type in CHAINS.items():
         assert artifacts.partitions(f"{name}_dpo") == ["round-001", "round-002"]
         policies = [artifacts.latest(f"{name}_sft")] + [

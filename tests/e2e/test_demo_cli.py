@@ -53,11 +53,11 @@ def _demo(store: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _latest(store: Path, asset: str) -> str:
-    return (store / asset / "_" / "latest").read_text().strip()
+    return (store / "demo" / asset / "_" / "latest").read_text().strip()
 
 
 def _manifest(store: Path, asset: str) -> dict:
-    return json.loads((store / asset / "_" / _latest(store, asset) / "manifest.json").read_text())
+    return json.loads((store / "demo" / asset / "_" / _latest(store, asset) / "manifest.json").read_text())
 
 
 @pytest.mark.slow
@@ -69,12 +69,13 @@ def test_demo_end_to_end_cached_and_deterministic(tmp_path):
     assert "succeeded" in first.stdout and "Traceback" not in first.stderr
     crawl = _manifest(tmp_path / "a", "crawl")
     assert crawl["counts"]["documents_kept"] > 100
-    report = json.loads((tmp_path / "a" / "eval" / "_" / _latest(tmp_path / "a", "eval") / "report.json").read_text())
+    demo = tmp_path / "a" / "demo"
+    report = json.loads((demo / "eval" / "_" / _latest(tmp_path / "a", "eval") / "report.json").read_text())
     accuracy = {r["model"]: r["accuracy"] for r in report["models"]}
     assert list(accuracy) == ["pretrain", "long_context", "sft", "rs_sft", "dpo[round-001]", "dpo[round-002]"]
     assert accuracy["sft"] > accuracy["pretrain"] + 0.05, accuracy
-    round2 = json.loads(next((tmp_path / "a" / "dpo" / "round-002").glob("*/manifest.json")).read_text())
-    round1_id = (tmp_path / "a" / "dpo" / "round-001" / "latest").read_text().strip()
+    round2 = json.loads(next((demo / "dpo" / "round-002").glob("*/manifest.json")).read_text())
+    round1_id = (demo / "dpo" / "round-001" / "latest").read_text().strip()
     assert round2["inputs"]["previous"]["id"] == round1_id  # round 2 started from round 1's policy
     again = _demo(tmp_path / "a", tmp_path)
     assert again.returncode == 0

@@ -142,8 +142,8 @@ def test_example_pipeline_materializes_the_plugin_asset_between_builtins(install
     assert "succeeded" in proc.stdout
 
     def manifest(asset: str) -> dict:
-        latest = (store / asset / "_" / "latest").read_text().strip()
-        return json.loads((store / asset / "_" / latest / "manifest.json").read_text())
+        latest = (store / "plugin_example" / asset / "_" / "latest").read_text().strip()
+        return json.loads((store / "plugin_example" / asset / "_" / latest / "manifest.json").read_text())
 
     crawl, keywords, dedup = manifest("crawl"), manifest("keywords"), manifest("dedup")
     assert keywords["stage"] == "keyword_filter" and keywords["kind"] == "documents"

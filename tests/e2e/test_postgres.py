@@ -218,7 +218,7 @@ def test_gristmill_run_records_everything_in_postgres(pg_server: PgServer, tmp_p
 
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv(URL_ENV, pg_server.url)
-    latest = {a: (store / a / "_" / "latest").read_text(encoding="utf-8").strip() for a in DATA_ASSETS}
+    latest = {a: (store / "demo" / a / "_" / "latest").read_text(encoding="utf-8").strip() for a in DATA_ASSETS}
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage), type(instance.event_log_storage)
         assert isinstance(instance.run_storage, PostgresRunStorage), type(instance.run_storage)

@@ -200,8 +200,8 @@ def test_run_launched_through_graphql_lands_in_the_store(ui: UI) -> None:
         time.sleep(1)
     print(f"launch → {run['status']} in {time.monotonic() - started:.1f} s (run {run_id})")
     assert run["status"] == "SUCCESS", ui.tail()
-    latest = (ui.store / "tasks" / "_" / "latest").read_text().strip()
-    assert (ui.store / "tasks" / "_" / latest / "manifest.json").is_file()
+    latest = (ui.store / "demo" / "tasks" / "_" / "latest").read_text().strip()
+    assert (ui.store / "demo" / "tasks" / "_" / latest / "manifest.json").is_file()
     event = ui.graphql(
         '{ assetOrError(assetKey: {path: ["tasks"]}) { ... on Asset { assetMaterializations(limit: 1) { runId '
         "metadataEntries { label ... on TextMetadataEntry { text } } } } } }"

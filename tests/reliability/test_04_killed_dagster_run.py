@@ -51,7 +51,7 @@ def test_sigkill_of_the_run_process_leaves_nothing_visible(tmp_path, toy_plugin_
 
     leftovers = list((store / ".tmp").iterdir())
     assert len(leftovers) == 1 and (leftovers[0] / "out" / "00000.jsonl").stat().st_size > 0  # half written
-    assert not (store / "words").exists() and not (store / "upper").exists()  # nothing visible
+    assert not (store / "toy" / "words").exists() and not (store / "toy" / "upper").exists()  # nothing visible
 
     verify = gristmill(["store", "verify", "--store", "st"], toy_plugin_site, tmp_path)
     assert verify.returncode == 0, verify.stderr
@@ -74,11 +74,11 @@ def test_sigkill_of_the_run_process_leaves_nothing_visible(tmp_path, toy_plugin_
 def test_verify_reports_orphans_and_tampering(tmp_path, toy_plugin_site):
     (tmp_path / "fast.yaml").write_text(TOY.format(sleep=0))
     assert gristmill(["run", "fast.yaml", "--store", "st"], toy_plugin_site, tmp_path).returncode == 0
-    slot = tmp_path / "st" / "words" / "_"
+    slot = tmp_path / "st" / "toy" / "words" / "_"
     (slot / "deadbeef").mkdir()  # a folder no commit made
     artifact = next(p for p in slot.iterdir() if (p / "manifest.json").is_file())
     (artifact / "00000.jsonl").write_text("tampered\n")
     verify = gristmill(["store", "verify", "--store", "st"], toy_plugin_site, tmp_path)
     assert verify.returncode == 1
     assert f"orphan: {slot / 'deadbeef'}" in verify.stderr
-    assert "content differs from manifest in 00000.jsonl" in verify.stderr and "2 problems" in verify.stdout
+    assert "00000.jsonl changed" in verify.stderr and "2 problems" in verify.stdout

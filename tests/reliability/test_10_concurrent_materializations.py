@@ -29,7 +29,7 @@ def test_two_runs_of_the_same_asset_at_once(tmp_path, toy_plugin_site):
     assert all(" ran " in line for line in ran), ran  # neither was a cache hit: they really ran at once
     assert time.monotonic() - started < 2 * 4 + 60
 
-    slot = tmp_path / "st" / "words" / "_"
+    slot = tmp_path / "st" / "toy" / "words" / "_"
     artifacts = [p for p in slot.iterdir() if p.is_dir()]
     assert len(artifacts) == 1 and (slot / "latest").read_text().strip() == artifacts[0].name
     assert (artifacts[0] / "00000.jsonl").read_text().count("\n") == 4  # whole, not half

@@ -25,7 +25,7 @@ stages:
 
 def _manifests(store: Path) -> dict[str, dict]:
     out = {}
-    for asset in sorted(p for p in store.iterdir() if (p / "_" / "latest").is_file()):
+    for asset in sorted(p for p in (store / "data").iterdir() if (p / "_" / "latest").is_file()):
         latest = asset / "_" / (asset / "_" / "latest").read_text().strip()
         out[asset.name] = json.loads((latest / "manifest.json").read_text())
     return out

@@ -59,7 +59,7 @@ def test_disk_full_fails_clearly_and_keeps_the_previous_artifact(tmp_path, toy_p
 
         first = run("small.yaml")
         assert first.returncode == 0, first.stderr[-3000:]
-        latest = (store / "blob" / "_" / "latest").read_text()
+        latest = (store / "fill" / "blob" / "_" / "latest").read_text()
 
         full = run("big.yaml")
         assert full.returncode == 1
@@ -68,8 +68,8 @@ def test_disk_full_fails_clearly_and_keeps_the_previous_artifact(tmp_path, toy_p
         assert "Nothing was committed; the previous artifact and `latest` are unchanged" in message
         assert "STEP_UP_FOR_RETRY" not in message  # a full disk is not retried over and over
 
-        assert (store / "blob" / "_" / "latest").read_text() == latest
-        assert [p.name for p in (store / "blob" / "_").iterdir() if p.is_dir()] == [latest.strip()]
+        assert (store / "fill" / "blob" / "_" / "latest").read_text() == latest
+        assert [p.name for p in (store / "fill" / "blob" / "_").iterdir() if p.is_dir()] == [latest.strip()]
         assert list((store / ".tmp").iterdir()) == []  # the partial write is gone, space is free again
         verify = gristmill(["store", "verify", "--store", str(store)], toy_plugin_site, tmp_path)
         assert verify.returncode == 0 and "1 artifacts checked" in verify.stdout, verify.stdout + verify.stderr

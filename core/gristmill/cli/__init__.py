@@ -1,4 +1,4 @@
-"""The ``gristmill`` command: stages, run, demo, ui, schema, store verify, and the commands plugins add through
+"""The ``gristmill`` command: stages, run, demo, ui, schema, store verify/migrate, and the commands plugins add through
 ``gristmill_register_commands`` (the built-in ``docs`` and ``new-stage`` among them)."""
 
 import argparse
@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from gristmill.cli.output import fail as _fail
 from gristmill.cli.output import print_table as _print_table
 from gristmill.cli.run import cmd_demo, cmd_run
 from gristmill.cli.ui import cmd_ui
@@ -32,18 +33,42 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_store_verify(args: argparse.Namespace) -> int:
-    from gristmill.engine.store import ArtifactStore
+    from gristmill.engine.store import ArtifactStore, StoreError
+    from gristmill.engine.store_admin import find_problems, repair
 
-    store = ArtifactStore(args.store, clean=False)
+    try:
+        store = ArtifactStore(args.store, clean=False, check_layout=False)
+    except StoreError as exc:
+        return _fail(str(exc))
     cleaned = store.clean_tmp()
     for path in cleaned:
         print(f"gristmill: removed {path.name} from {store.tmp} (left by a run whose process is gone)")
-    problems = store.verify()
+    problems = find_problems(store)
     for problem in problems:
         print(f"gristmill: error: {problem}", file=sys.stderr)
     n = sum(1 for _ in store.artifacts())
-    print(f"gristmill: {n} artifacts checked in {store.root}, {len(problems)} problems")
-    return 1 if problems else 0
+    left = problems
+    if args.repair and problems:
+        done, left = repair(store, problems)
+        for line in done:
+            print(f"gristmill: repaired: {line}")
+    repaired = f", {len(problems) - len(left)} repaired" if args.repair else ""
+    print(f"gristmill: {n} artifacts checked in {store.root}, {len(problems)} problems{repaired}")
+    return 1 if left else 0
+
+
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    from gristmill.engine.store import StoreError
+    from gristmill.engine.store_admin import migrate
+
+    try:
+        moved = migrate(args.store, args.pipeline)
+    except (StoreError, OSError) as exc:
+        return _fail(str(exc))
+    for line in moved:
+        print(f"gristmill: moved {line}")
+    print(f"gristmill: {len(moved)} assets moved under {args.pipeline!r} in {args.store}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="run the round-partitioned stages for this round (e.g. round-003; repeatable) instead of the pipeline",
     )
+    p.add_argument(
+        "--force",
+        action="append",
+        metavar="NAME",
+        help="recompute this stage instance even on a cache hit (repeatable); the old artifact is moved aside",
+    )
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("demo", help="run the embedded demo pipeline end to end")
@@ -81,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests addressed to this host name (repeatable; e.g. a reverse proxy's name); requests "
+        "naming any other host than the bound address are refused",
+    )
     p.add_argument("--read-only", action="store_true", help="UI without launching or editing")
     p.set_defaults(fn=cmd_ui)
 
@@ -89,9 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="artifact store maintenance")
     store_sub = p.add_subparsers(dest="store_command", required=True)
-    v = store_sub.add_parser("verify", help="check every manifest's files and hashes; clean .tmp")
+    v = store_sub.add_parser("verify", help="re-hash every artifact against its manifest; clean .tmp")
     v.add_argument("--store", default="./.gristmill")
+    v.add_argument(
+        "--repair",
+        action="store_true",
+        help="move bad artifacts and orphans aside (to .quarantine/) so the next run recomputes them",
+    )
     v.set_defaults(fn=cmd_store_verify)
+    m = store_sub.add_parser("migrate", help="move a store of the old layout (<store>/<asset>/…) under a pipeline")
+    m.add_argument("--store", default="./.gristmill")
+    m.add_argument("--pipeline", required=True, help="the name of the pipeline that made the artifacts")
+    m.set_defaults(fn=cmd_store_migrate)
 
     register_plugin_commands(sub)
     return parser

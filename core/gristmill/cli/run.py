@@ -8,7 +8,9 @@ from typing import Any
 
 from gristmill.cli.output import fail as _fail
 from gristmill.cli.output import print_table as _print_table
+from gristmill.cli.signals import exit_code, interrupted_exit, received, watch_signals
 from gristmill.dagster.home import dagster_home, open_instance, process_tags, release_dead_runs
+from gristmill.engine.store import StoreError
 from gristmill.pipeline.config import Pipeline, PipelineError, load_pipeline
 
 
@@ -78,16 +80,19 @@ def _result_rows(result: Any, partition: str | None) -> list[list[str]]:
     return rows
 
 
-def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: list[str] | None = None) -> int:
+def run_pipeline(
+    pipeline: Pipeline, select: list[str] | None = None, rounds: list[str] | None = None, force: list[str] | None = None
+) -> int:
     """Materialize (a selection of) ``pipeline`` in-process on the local Dagster instance.
 
     Partitioned stages run once per round: ``rounds`` if given, else ``round-001`` … up to the pipeline's
-    ``rounds.initial``. Stops at the first failed phase.
+    ``rounds.initial``. ``force``: instances recomputed even on a cache hit. Stops at the first failed phase.
     """
     import dagster as dg
 
-    from gristmill.dagster.assets import build_assets
+    from gristmill.dagster.assets import FORCE_TAG, build_assets
     from gristmill.dagster.sources import source_observations
+    from gristmill.engine.runner import check_store_location
     from gristmill.pipeline.rounds import PARTITIONS_NAME, RoundKeyError, round_key, round_number
 
     keys = rounds if rounds is not None else [round_key(i + 1) for i in range(pipeline.rounds.initial)]
@@ -101,8 +106,19 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
         chosen &= set(pipeline.partitioned)
         if not chosen:
             raise PipelineError(f"{pipeline.path}: --round given, but no selected stage has `partitions: rounds`")
-    pipeline.store.mkdir(parents=True, exist_ok=True)
-    home = dagster_home(pipeline.store)
+    for name in force or []:
+        if name not in chosen:
+            known = f"; instances: {', '.join(pipeline.order)}" if name not in pipeline.stages else " (not selected)"
+            raise PipelineError(f"{pipeline.path}: --force {name!r}: no stage instance to run{known}")
+    check_store_location(pipeline)
+    try:
+        pipeline.store.mkdir(parents=True, exist_ok=True)
+        home = dagster_home(pipeline.store)
+    except OSError as exc:
+        raise StoreError(
+            f"store {pipeline.store.resolve()}: cannot create it or its Dagster instance ({exc.strerror or exc}: "
+            f"{exc.filename}); a read-only store needs DAGSTER_HOME set to a writable folder"
+        ) from exc
     started = time.monotonic()
     print(
         f"gristmill: pipeline {pipeline.name!r} ({pipeline.path}), store {pipeline.store.resolve()}, "
@@ -111,7 +127,7 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
     )
     assets = build_assets(pipeline)
     rows: list[list[str]] = []
-    ok, run_ids = True, []
+    ok, run_ids, stopped, halted = True, [], None, []
     with open_instance() as instance:
         for run_id in release_dead_runs(instance):
             print(f"gristmill: run {run_id[:8]} was killed: marked failed, its pool slots released", flush=True)
@@ -127,37 +143,58 @@ def run_pipeline(pipeline: Pipeline, select: list[str] | None = None, rounds: li
                 partition_key=partition,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags={"gristmill/pipeline": pipeline.name, **process_tags()},
+                tags={
+                    "gristmill/pipeline": pipeline.name,
+                    **process_tags(),
+                    **({FORCE_TAG: ",".join(sorted(force))} if force else {}),
+                },
             )
             run_ids.append(result.run_id[:8])
             rows.extend(_result_rows(result, partition))
+            stopped = received()  # SIGINT/SIGTERM during the run: Dagster canceled it (no retry)
             for event in result.all_events:
-                if event.is_step_failure:
+                if event.is_step_failure and stopped is not None:
+                    halted.append(str(event.step_key))
+                elif event.is_step_failure:
                     err = event.step_failure_data.error
                     msg = err.message.strip() if err else "?"
                     print(f"gristmill: error: {event.step_key} failed: {msg}", file=sys.stderr)
-            if not result.success:
+            if not result.success or stopped is not None:
                 ok = False
                 break
     print()
     _print_table(["asset", "status", "time", "checks", "counts"], rows)
-    status = "succeeded" if ok else "FAILED"
-    print(f"\ngristmill: run {' '.join(run_ids)} {status} in {time.monotonic() - started:.1f}s")
-    return 0 if ok else 1
+    status = "succeeded" if ok else "FAILED" if stopped is None else f"stopped (interrupted by {stopped.name})"
+    print(f"\ngristmill: run {' '.join(run_ids)} {status} in {time.monotonic() - started:.1f}s", flush=True)
+    if stopped is None:
+        return 0 if ok else 1
+    what = (
+        f"the run was canceled, not retried; {', '.join(halted)} stopped: nothing committed, partial output removed"
+        if halted
+        else "no stage was running; nothing after it was started"
+    )
+    print(f"gristmill: interrupted by {stopped.name}: {what}", file=sys.stderr)
+    return exit_code(stopped)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        pipeline = load_pipeline(args.pipeline, store=args.store)
-        return run_pipeline(pipeline, args.select, args.round or None)
-    except PipelineError as exc:
-        return _fail(str(exc))
+    with watch_signals():
+        try:
+            pipeline = load_pipeline(args.pipeline, store=args.store)
+            return run_pipeline(pipeline, args.select, args.round or None, args.force or None)
+        except (PipelineError, StoreError) as exc:
+            return _fail(str(exc))
+        except KeyboardInterrupt as exc:  # SIGINT/SIGTERM outside a Dagster run
+            return interrupted_exit(exc, "gristmill run")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from gristmill.dagster.workspace import shipped_pipeline
 
-    try:
-        return run_pipeline(load_pipeline(shipped_pipeline(), store=args.store))
-    except PipelineError as exc:
-        return _fail(str(exc))
+    with watch_signals():
+        try:
+            return run_pipeline(load_pipeline(shipped_pipeline(), store=args.store))
+        except (PipelineError, StoreError) as exc:
+            return _fail(str(exc))
+        except KeyboardInterrupt as exc:
+            return interrupted_exit(exc, "gristmill demo")

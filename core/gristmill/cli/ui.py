@@ -1,14 +1,19 @@
-"""``gristmill ui``: the Dagster webserver and daemon (``dagster dev``) on the pipeline's store."""
+"""``gristmill ui``: the Dagster webserver and daemon (``dagster dev``) on the pipeline's store; the webserver answers
+only requests addressed to it (:mod:`gristmill.cli.webserver`)."""
 
 import argparse
 import ipaddress
+import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from gristmill.cli.output import fail as _fail
+from gristmill.cli.signals import exit_code, received, watch_signals
+from gristmill.cli.webserver import ENV as HOST_CHECK_ENV
+from gristmill.cli.webserver import allowed_names
 from gristmill.dagster.home import dagster_home
 from gristmill.pipeline.config import PipelineError, load_pipeline
 
@@ -46,13 +51,36 @@ def cmd_ui(args: argparse.Namespace) -> int:
     env["DAGSTER_HOME"] = str(home)
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE, encoding="utf-8")
-    bindir = str(Path(sys.executable).parent)
+    names = allowed_names(host, getattr(args, "allowed_host", None) or [])
+    env[HOST_CHECK_ENV] = json.dumps({"names": names, "port": args.port})
+    server = [sys.executable, "-m", "gristmill.cli.webserver"]  # dagster-webserver behind the Host check
     if args.read_only:  # the webserver alone: nothing can be launched, so no daemon
-        exe = shutil.which("dagster-webserver", path=bindir) or "dagster-webserver"
-        cmd = [exe, "-w", str(workspace), "-h", host, "-p", str(args.port), "--read-only"]
+        cmd = [*server, "-w", str(workspace), "-h", host, "-p", str(args.port), "--read-only"]
     else:  # webserver + daemon (runs the run queue, schedules, sensors and automation)
-        exe = shutil.which("dagster", path=bindir) or "dagster"
-        cmd = [exe, "dev", "-w", str(workspace), "-h", host, "-p", str(args.port)]
+        cmd = [*server, "dev", "-w", str(workspace), "-h", host, "-p", str(args.port)]
     mode = "read-only" if args.read_only else "with the daemon"
     print(f"gristmill: Dagster UI at http://{host}:{args.port} ({mode}; DAGSTER_HOME {home})", flush=True)
-    return subprocess.call(cmd, env=env)
+    print(f"gristmill: requests are answered for Host {', '.join(names)} (port {args.port}) only", flush=True)
+    return _serve(cmd, env)
+
+
+def _serve(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the server until it exits; on SIGINT/SIGTERM let it shut down its webserver and daemon (forwarding the
+    signal when it did not get it: ``kill PID`` reaches this process only), then exit 130/143."""
+    with watch_signals():
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt as exc:
+            sig = getattr(exc, "signum", None) or received() or signal.SIGINT
+            try:  # Ctrl-C signalled the whole group: give it a moment to stop on its own before forwarding
+                proc.wait(2 if sig == signal.SIGINT else 0)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(sig)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"gristmill: interrupted by {signal.Signals(sig).name}: the UI stopped", file=sys.stderr)
+            return exit_code(sig)

@@ -18,12 +18,15 @@ import dagster as dg
 import pydantic
 
 from gristmill.dagster.automation import ROUNDS, automation_condition
+from gristmill.dagster.interrupts import INTERRUPTS, interrupted, stop_on_interrupt
 from gristmill.dagster.metadata import execution_metadata
 from gristmill.dagster.sources import source_asset
 from gristmill.engine.runner import execute
 from gristmill.engine.store import ArtifactStore, StoreError
 from gristmill.errors import StageInputError
 from gristmill.pipeline.config import Pipeline, StageInstance
+
+FORCE_TAG = "gristmill/force"  # run tag: comma-separated instance names recomputed even on a cache hit (--force)
 
 
 def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> dg.AssetsDefinition:
@@ -53,6 +56,7 @@ def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> 
             else None
         ),
         pool=inst.pool,
+        hooks={stop_on_interrupt},
     )
     def _materialize(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         partition = context.partition_key if context.has_partition_key else None
@@ -62,10 +66,13 @@ def _stage_asset(pipeline: Pipeline, inst: StageInstance, prefix: list[str]) -> 
             pct = f" ({100 * done / total:.0f}%)" if total else ""
             context.log.info(f"{inst.name}: {done}/{total or '?'}{pct} {message}".rstrip())
 
+        force = inst.name in context.run.tags.get(FORCE_TAG, "").split(",")
         try:
-            run = execute(pipeline, inst.name, ArtifactStore(store_root), partition, logger, progress)
+            run = execute(pipeline, inst.name, ArtifactStore(store_root), partition, logger, progress, force)
         except (StageInputError, StoreError, pydantic.ValidationError) as exc:  # bad input/config, missing upstream
             raise dg.Failure(description=f"{inst.name}: {exc}", allow_retries=False) from exc
+        except INTERRUPTS as exc:  # Ctrl-C, SIGTERM, a UI termination: stop the run, never retry
+            raise interrupted(context, inst.name, exc) from exc
         context.log.info(
             f"{inst.name}: {'cache hit' if run.cache_hit else 'committed'} {run.artifact.id} "
             f"({run.duration_s:.1f}s) → {run.artifact.path}"

@@ -6,6 +6,7 @@ import dagster as dg
 
 from gristmill.dagster.assets import build_assets
 from gristmill.dagster.automation import ROUNDS, data_change_sensors, rounds_automation
+from gristmill.engine.runner import check_store_location
 from gristmill.pipeline.config import Pipeline
 
 
@@ -18,6 +19,7 @@ def build_definitions(pipelines: list[Pipeline], executor: Any = None) -> dg.Def
     jobs: list[Any] = []
     schedules, sensors = [], []
     for pipeline in pipelines:
+        check_store_location(pipeline)  # a store that cannot work fails the code location, with one line
         prefix = [pipeline.name] if len(pipelines) > 1 else []
         assets.extend(build_assets(pipeline, prefix[0] if prefix else None))
         sensors.extend(data_change_sensors(pipeline, prefix))

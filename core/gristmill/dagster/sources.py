@@ -3,16 +3,25 @@ observations recorded when those files change."""
 
 # No `from __future__ import annotations` here: Dagster reads annotations at definition time.
 
+from typing import Any
+
 import dagster as dg
 
 from gristmill.pipeline.config import Pipeline, SourceDef
-from gristmill.pipeline.sources import source_version as fingerprint_source
+from gristmill.pipeline.sources import fingerprint, source_matches
 
 
-def source_version(source: SourceDef) -> tuple[str, dict[str, int]]:
-    """A source's data version (fingerprint of its matched files) and its file/byte counts."""
-    version, files = fingerprint_source(source)
-    return version or "no-files", {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+def source_version(source: SourceDef) -> tuple[str, dict[str, Any]]:
+    """A source's data version (fingerprint of its matched files), its file/byte counts and the paths skipped
+    (symbolic links outside its folder, broken links, loops), each with the reason."""
+    matches = source_matches(source)
+    files = matches.files
+    version = fingerprint(files, source.hash_content) if files else "no-files"
+    meta: dict[str, Any] = {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    meta["skipped"] = len(matches.skipped)
+    if matches.skipped:
+        meta["skipped_paths"] = dg.MetadataValue.json([str(s) for s in matches.skipped])
+    return version, meta
 
 
 def source_asset(pipeline: Pipeline, name: str, prefix: list[str]) -> dg.SourceAsset:

@@ -17,6 +17,7 @@ On CPU, several processes need ``--multi_gpu --num_processes N`` with ``ACCELERA
 (``--cpu --num_processes N`` silently runs one process); :func:`accelerate_command` does that.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -119,17 +120,24 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the child's whole process group (every rank), then kill what is left."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """Terminate the child's whole process group (every rank), then kill what is left. A second interrupt while
+    waiting (Ctrl-C pressed again) kills the group at once: the ranks run in their own session, so nothing else
+    would stop them."""
+    try:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 def run_child(spec: StageSpec, ctx: StageContext, config: Any, inputs: dict[str, Artifact]) -> StageResult:

@@ -6,13 +6,14 @@ Independent of Dagster: the asset factory and tests call :func:`execute`.
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gristmill import __version__
 from gristmill.checks import CheckOutcome, evaluate_checks
 from gristmill.engine.launch import launch_stage
-from gristmill.engine.store import ArtifactStore, StoreError, cache_key, disk_full_error
-from gristmill.pipeline.config import Pipeline, StageInstance
+from gristmill.engine.store import ArtifactStore, StoreError, cache_key, check_root, os_error
+from gristmill.pipeline.config import Pipeline, PipelineError, StageInstance
 from gristmill.pipeline.rounds import previous_round, round_number
 from gristmill.pipeline.sources import resolve_source
 from gristmill.plugins import get_plugin_manager
@@ -45,13 +46,66 @@ class Execution:
 
 
 def _artifact_of(pipeline: Pipeline, ref: str, store: ArtifactStore, where: str, partition: str | None) -> Artifact:
+    """A source's files, or the upstream's ``latest`` artifact once its files are checked against its manifest (a
+    stage never reads a tampered input: its artifact id would be built from a hash its files no longer have)."""
     if ref in pipeline.sources:
         return resolve_source(ref, pipeline.sources[ref])
-    upstream = store.latest(ref, partition)
+    which = f"{ref!r} ({partition})" if partition else repr(ref)
+    again = f"materialize {which} again (the damaged artifact is moved aside and recomputed)"
+    try:
+        upstream = store.latest(ref, partition)
+        problems = [] if upstream is None else store.check(upstream, verify_on_hit(pipeline))
+    except StoreError as exc:
+        raise StoreError(f"{where} reads {which}: {exc}; {again}") from exc
     if upstream is None:
-        which = f"{ref!r} ({partition})" if partition else repr(ref)
         raise StoreError(f"{where} reads {which}, which has no artifact in {store.root} yet; materialize {which} first")
+    if problems:
+        raise StoreError(
+            f"{where} reads {which}, whose artifact {upstream.path} does not match its manifest "
+            f"({'; '.join(problems[:5])}); {again}"
+        )
     return upstream
+
+
+def verify_on_hit(pipeline: Pipeline) -> bool:
+    """Whether cache hits and inputs are re-hashed in full (the pipeline's ``verify_on_hit``)."""
+    return pipeline.verify_on_hit
+
+
+def check_store_location(pipeline: Pipeline) -> None:
+    """Before any work: the pipeline's store is a folder (or can be one), not inside another store, and not under a
+    source's folder (the source would read the store's own artifacts)."""
+    root = pipeline.store.expanduser().resolve()
+    check_root(root)
+    for name, source in pipeline.sources.items():
+        for pattern in [source.path] if isinstance(source.path, str) else source.path:
+            base, depth = _glob_base(pattern)
+            if not root.is_relative_to(base):
+                continue
+            rel = root.relative_to(base).parts
+            if depth == -1:  # a directory path: every file below it, hidden folders too
+                reaches = True
+            elif any(part.startswith(".") for part in rel):  # a glob's * and ** skip hidden folders
+                reaches = False
+            else:
+                reaches = depth is None or depth > len(rel)
+            if reaches:
+                raise PipelineError(
+                    f"{pipeline.path}: sources.{name}.path: source {name!r} reads files under {base} "
+                    f"({pattern!r}), and the store {root} is inside it: the source would read the store's own "
+                    "artifacts; put the store outside the source's folder"
+                )
+
+
+def _glob_base(pattern: str) -> tuple[Path, int | None]:
+    """The folder a source path reads under, and how deep below it a match lies: -1 for a directory path (every
+    file below it, hidden folders too), None for a ``**`` glob (any depth), else the glob's number of levels."""
+    parts = Path(pattern).expanduser().parts
+    magic = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), None)
+    if magic is None:  # a directory (every file below it) or a file
+        return Path(*parts).resolve(), -1
+    rest = parts[magic:]
+    return Path(*parts[:magic]).resolve() if magic else Path.cwd(), None if "**" in rest else len(rest)
 
 
 def resolve_inputs(
@@ -111,6 +165,7 @@ def execute(
     spec = inst.spec
     logger = logger or log
     started = time.monotonic()
+    store = store.for_pipeline(pipeline.name)
     inputs = resolve_inputs(pipeline, inst, store, partition)
     previous = previous_artifact(pipeline, inst, store, partition)
     input_hashes = {
@@ -119,20 +174,20 @@ def execute(
     }
     artifact_id = cache_key(spec.name, spec.version, inst.config_hash, input_hashes, inst.seed, partition)
 
-    cached = None if force else store.lookup(name, artifact_id, partition)
-    if cached is not None:
-        store.set_latest(name, artifact_id, partition)
-        return Execution(cached, True, time.monotonic() - started, _checks(inst, cached))
-
+    what = f"materializing {name!r}" + (f" ({partition})" if partition else "")
     try:
+        cached = None if force else store.hit(name, artifact_id, partition, verify_on_hit(pipeline), logger)
+        if cached is not None:
+            return Execution(cached, True, time.monotonic() - started, _checks(inst, cached))
+        store.check_writable(name, artifact_id, partition)
         artifact, ctx = _run_and_commit(
-            pipeline, name, store, partition, logger, progress_fn, inputs, previous, artifact_id
+            pipeline, name, store, partition, logger, progress_fn, inputs, previous, artifact_id, force
         )
     except OSError as exc:
-        full = disk_full_error(exc, store.root, f"materializing {name!r}" + (f" ({partition})" if partition else ""))
-        if full is None:
+        clear = os_error(exc, store.root, what)
+        if clear is None:
             raise
-        raise full from exc
+        raise clear from exc
     if ctx.resume_dir is not None:
         store.drop_resume_dir(name, artifact_id, partition)
     _notify_finished(spec, artifact, ctx, logger)
@@ -154,6 +209,7 @@ def _run_and_commit(
     inputs: dict[str, Any],
     previous: Artifact | None,
     artifact_id: str,
+    force: bool = False,
 ) -> tuple[Artifact, StageContext]:
     """Run the stage into a fresh staging folder and commit its output (the staging folder goes either way)."""
     inst = pipeline.stages[name]
@@ -186,7 +242,7 @@ def _run_and_commit(
             "duration_s": round(time.monotonic() - started, 3),
             "gristmill_version": __version__,
         }
-        artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition)
+        artifact = store.commit(staging, name, artifact_id, spec.output, manifest, partition, force, logger)
     return artifact, ctx
 
 

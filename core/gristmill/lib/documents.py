@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gristmill.lib.jsonl import JsonlError, JsonlWriter, parse_line, read_jsonl
+from gristmill.lib.jsonl import MAX_LINE_BYTES, JsonlError, JsonlWriter, SkippedLines, parse_line, read_jsonl
 from gristmill.stage import Artifact
 
 SHARD_GLOBS = ("*.jsonl.gz", "*.jsonl")
@@ -49,18 +49,29 @@ def document_shards(source: Artifact | Path) -> list[Path]:
     return sorted(found)
 
 
-def iter_documents(source: Artifact | Path) -> Iterator[dict[str, Any]]:
-    """Every document, shard by shard; a malformed line raises :class:`DocumentsError` naming file and line."""
+def iter_documents(
+    source: Artifact | Path, *, max_line_bytes: int | None = MAX_LINE_BYTES, skipped: SkippedLines | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every document, shard by shard; a malformed line raises :class:`DocumentsError` naming file and line. A line
+    over ``max_line_bytes`` is counted in ``skipped`` and skipped, or without ``skipped`` raises (never read whole:
+    :func:`gristmill.lib.jsonl.read_jsonl`)."""
     for path in document_shards(source):
-        for lineno, row in read_jsonl(path, DocumentsError):
+        for lineno, row in read_jsonl(path, DocumentsError, max_line_bytes=max_line_bytes, skipped=skipped):
             yield _document(row, f"{path}:{lineno}")
 
 
-def require_documents(source: Artifact | Path, stage: str) -> list[Path]:
-    """The shards of ``source``, or a clear error when it holds no document at all."""
+def require_documents(
+    source: Artifact | Path, stage: str, *, max_line_bytes: int | None = MAX_LINE_BYTES, skip_long: bool = False
+) -> list[Path]:
+    """The shards of ``source``, or a clear error when it holds no document at all (with ``skip_long``, lines over
+    ``max_line_bytes`` are passed over, as the stage will)."""
     shards = document_shards(source)
-    if not shards or next(iter_documents(source), None) is None:
-        raise DocumentsError(f"{stage}: input {_name(source)} holds no documents (empty corpus or all filtered)")
+    skipped = SkippedLines() if skip_long else None
+    if not shards or next(iter_documents(source, max_line_bytes=max_line_bytes, skipped=skipped), None) is None:
+        why = f"{skipped.count} line(s) over max_line_bytes skipped" if skipped and skipped.count else ""
+        raise DocumentsError(
+            f"{stage}: input {_name(source)} holds no documents ({why or 'empty corpus or all filtered'})"
+        )
     return shards
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +30,7 @@ from pydantic import (
 from gristmill.configs import StageConfig
 from gristmill.errors import StageInputError
 from gristmill.kinds import ArtifactKind, kinds_by_name, source_kinds
+from gristmill.pipeline.limits import EXCERPT_CHARS, check_names, clip, excerpt, load_yaml_file, name_problem
 from gristmill.plugins import StageRegistry, get_registry
 from gristmill.stage import StageSpec
 
@@ -53,6 +53,11 @@ class SourceDef(_Strict):
     path: str | list[str] = Field(description="Glob(s) or directory of the files, relative to the working directory.")
     hash_content: bool = Field(
         False, description="Data version from file contents (slow) instead of names, sizes and mtimes."
+    )
+    follow_external_links: bool = Field(
+        False,
+        description="Read symbolic links whose target lies outside the source's folder (by default they are "
+        "skipped and named in the source's metadata).",
     )
     description: str = Field("", description="Shown in the Dagster UI.")
     _directory_glob: str = PrivateAttr("*")
@@ -165,13 +170,25 @@ class PipelineDef(_Strict):
     sensor_interval_s: int = Field(
         30, ge=5, description="How often the daemon checks the sources for changes and evaluates automation."
     )
+    verify_on_hit: bool = Field(
+        False,
+        description="Re-hash every file of a cached artifact (and of every input) before using it. Default: names "
+        "and sizes always, contents of artifacts up to 8 MB and of files whose mtime changed.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _pipeline_name(cls, value: str) -> str:
+        if problem := name_problem(value):
+            raise ValueError(f"the pipeline name {problem}")
+        return value
 
     @field_validator("sources", "stages")
     @classmethod
-    def _names_are_identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _portable_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if not key.isidentifier():
-                raise ValueError(f"name {key!r} must be a Python identifier (letters, digits, _)")
+            if problem := name_problem(key):
+                raise ValueError(f"name {excerpt(key, 80)} {problem}")
         return value
 
 
@@ -221,6 +238,7 @@ class Pipeline:
     rounds: RoundsDef = field(default_factory=RoundsDef)
     retry_delay_s: float = 10.0
     sensor_interval_s: int = 30
+    verify_on_hit: bool = False
 
     @property
     def partitioned(self) -> list[str]:
@@ -264,25 +282,16 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def _fmt_validation(where: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        got = "" if err["type"] == "missing" or isinstance(err["input"], dict) else f" (got {err['input']!r})"
+        got = "" if err["type"] == "missing" or isinstance(err["input"], dict) else f" (got {excerpt(err['input'])})"
         lines.append(f"{where}: {_loc(err['loc'])}: {err['msg']}{got}")
     return "\n".join(lines)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a pipeline file; YAML syntax errors name file, line and column."""
+    """Read a pipeline file (bounded: :mod:`gristmill.pipeline.limits`); YAML syntax errors name file, line and
+    column."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read pipeline file: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PipelineError(f"{path}{at}: invalid YAML: {problem}") from exc
+    data = load_yaml_file(path, PipelineError)
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: a pipeline file must be a mapping with 'stages:', got {type(data).__name__}")
     return data
@@ -305,6 +314,7 @@ def validate_pipeline(
 ) -> Pipeline:
     """Validate parsed YAML: schema, stage names, config fields, input wiring and kinds, cycles."""
     registry = registry or get_registry()
+    check_names(data, path, PipelineError)
     try:
         pdef = PipelineDef.model_validate(data, context={"source_kinds": registry.source_kinds})
     except ValidationError as exc:
@@ -320,7 +330,8 @@ def validate_pipeline(
         try:
             spec = registry.get(sdef.stage)
         except KeyError as exc:
-            raise PipelineError(f"{where}.stage: {exc.args[0]}") from exc
+            unknown = exc.args[0] if len(sdef.stage) <= EXCERPT_CHARS else f"unknown stage {excerpt(sdef.stage)}"
+            raise PipelineError(f"{where}.stage: {unknown}") from exc
         try:
             cfg = spec.config.model_validate(sdef.config)
         except ValidationError as exc:
@@ -349,7 +360,7 @@ def validate_pipeline(
             declared = spec.inputs.get(param)
             if declared is None:
                 raise PipelineError(
-                    f"{where}.{param}: stage {spec.name!r} has no input {param!r}; "
+                    f"{where}.{clip(param)}: stage {spec.name!r} has no input {excerpt(param)}; "
                     f"its inputs: {', '.join(spec.inputs) or 'none'}"
                 )
             accepted, many = declared.kind, declared.many
@@ -361,7 +372,9 @@ def validate_pipeline(
             for ref in refs:
                 if ref not in pdef.sources and ref not in instances:
                     known = ", ".join(sorted([*pdef.sources, *instances])) or "none"
-                    raise PipelineError(f"{where}.{param}: {ref!r} is neither a source nor a stage; known: {known}")
+                    raise PipelineError(
+                        f"{where}.{param}: {excerpt(ref)} is neither a source nor a stage; known: {known}"
+                    )
                 if kind_of(ref) != accepted:
                     raise PipelineError(
                         f"{where}.{param}: expects a {accepted!r} artifact but {ref!r} produces {kind_of(ref)!r}"
@@ -387,6 +400,7 @@ def validate_pipeline(
         pdef.rounds,
         pdef.retry_delay_s,
         pdef.sensor_interval_s,
+        pdef.verify_on_hit,
     )
 
 
@@ -397,14 +411,14 @@ def _automation(where: str, sdef: StageDef, default: str) -> str:
         if chosen not in (None, "manual"):
             raise PipelineError(
                 f"{where}.automation: a round-partitioned stage is started by the rounds schedule/sensor, not by "
-                f"automation; remove the field or set it to manual (got {chosen!r})"
+                f"automation; remove the field or set it to manual (got {excerpt(chosen)})"
             )
         return "manual"
     if isinstance(chosen, CronAutomation):
         from dagster._utils.schedules import is_valid_cron_string
 
         if not is_valid_cron_string(chosen.cron):
-            raise PipelineError(f"{where}.automation.cron: not a valid cron expression (got {chosen.cron!r})")
+            raise PipelineError(f"{where}.automation.cron: not a valid cron expression (got {excerpt(chosen.cron)})")
         return chosen.cron
     return chosen or default
 

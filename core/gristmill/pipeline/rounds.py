@@ -52,6 +52,7 @@ def next_round(existing: list[str]) -> str:
 
 def round_complete(pipeline: "Pipeline", store: "ArtifactStore", key: str) -> bool:
     """Whether every partitioned stage of ``pipeline`` has a committed artifact for round ``key``."""
+    store = store.for_pipeline(pipeline.name)
     return all(store.latest(name, key) is not None for name in pipeline.partitioned)
 
 
@@ -69,6 +70,7 @@ def rounds_fingerprint(pipeline: "Pipeline", store: "ArtifactStore") -> str | No
     artifacts' content hashes. None while an input has no artifact yet. New prompts or preference data change it."""
     from gristmill.pipeline.sources import source_version
 
+    store = store.for_pipeline(pipeline.name)
     seen: dict[str, str] = {}
     partitioned = set(pipeline.partitioned)
     for name in pipeline.partitioned:

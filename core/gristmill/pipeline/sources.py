@@ -1,40 +1,56 @@
-"""Raw sources: files matched by globs, turned into input artifacts with a data version."""
+"""Raw sources: files matched by globs, turned into input artifacts with a data version.
 
-import glob
+Files are named as the user sees them, symbolic links included (a Hugging Face cache snapshot works); links that
+leave the source's folder are skipped unless the source sets ``follow_external_links``, and loops end
+(:mod:`gristmill.globs`). What was skipped is logged, kept in the source artifact's manifest (``skipped``) and shown
+in the source's observation metadata.
+"""
+
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 from gristmill.errors import StageInputError
+from gristmill.globs import Matches, match_files
 from gristmill.hashing import file_sha256
 from gristmill.pipeline.config import SourceDef
 from gristmill.stage import Artifact
+
+log = logging.getLogger("gristmill.pipeline.sources")
 
 
 class SourceError(StageInputError):
     """A source whose files cannot be found; the message names the source and its path."""
 
 
-def matched_files(source: SourceDef) -> list[Path]:
-    """Files the source's path(s) match: a glob, a file, or a directory (with the kind's default glob)."""
+def source_matches(source: SourceDef) -> Matches:
+    """What the source's path(s) match — a glob, a file, or a directory (with the kind's default glob) — and what
+    was skipped (links outside the source's folder, broken links, loops)."""
     patterns = [source.path] if isinstance(source.path, str) else list(source.path)
-    found: set[Path] = set()
+    external = bool(source.follow_external_links)
+    found, skipped = set(), []
     for pattern in patterns:
-        expanded = Path(pattern).expanduser()
-        if expanded.is_dir():
-            found.update(p for p in expanded.rglob(source.directory_glob) if p.is_file())
-        else:
-            found.update(Path(p) for p in glob.glob(str(expanded), recursive=True) if Path(p).is_file())
-    return sorted(p.resolve() for p in found)
+        matches = match_files(pattern, source.directory_glob, external)
+        found.update(matches.files)
+        skipped.extend(s for s in matches.skipped if s not in skipped)
+    return Matches(sorted(found), skipped)
+
+
+def matched_files(source: SourceDef) -> list[Path]:
+    """Files the source's path(s) match (see :func:`source_matches`)."""
+    return source_matches(source).files
 
 
 def fingerprint(files: list[Path], content: bool = False) -> str:
-    """Data version of a file set: names, sizes and mtimes (or contents when ``content``)."""
+    """Data version of a file set: names, sizes and mtimes (or contents when ``content``); for a symbolic link also
+    its target, so pointing it at another file is a change."""
     rows = []
     for p in files:
         st = p.stat()
-        rows.append([str(p), st.st_size, file_sha256(p) if content else st.st_mtime_ns])
+        row = [str(p), st.st_size, file_sha256(p) if content else st.st_mtime_ns]
+        rows.append([*row, os.path.realpath(p)] if p.is_symlink() else row)
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:20]
 
 
@@ -47,9 +63,14 @@ def source_version(source: SourceDef) -> tuple[str | None, list[Path]]:
 
 def resolve_source(name: str, source: SourceDef) -> Artifact:
     """The source as an input artifact; raises :class:`SourceError` when nothing matches."""
-    version, files = source_version(source)
-    if version is None:
-        raise SourceError(f"source {name!r}: no files match {source.path!r} (kind {source.kind!r})")
+    matches = source_matches(source)
+    files = matches.files
+    for skip in matches.skipped:
+        log.warning("source %r: skipped %s", name, skip)
+    if not files:
+        why = f"; skipped: {'; '.join(map(str, matches.skipped[:5]))}" if matches.skipped else ""
+        raise SourceError(f"source {name!r}: no files match {source.path!r} (kind {source.kind!r}){why}")
+    version = fingerprint(files, source.hash_content)
     base = Path(os.path.commonpath([p.parent for p in files]))
     return Artifact(
         kind=source.kind,
@@ -57,5 +78,5 @@ def resolve_source(name: str, source: SourceDef) -> Artifact:
         id=version,
         content_hash=version,
         files=tuple(files),
-        manifest={"asset": name, "source": True},
+        manifest={"asset": name, "source": True, "skipped": [str(s) for s in matches.skipped]},
     )

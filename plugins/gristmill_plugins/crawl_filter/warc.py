@@ -12,6 +12,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.readers import WarcReader
 
 from gristmill import Artifact
+from gristmill_plugins.crawl_filter.records import MAX_HEADER_BYTES, RecordStream, iter_records
 
 log = logging.getLogger("gristmill.crawl")
 
@@ -63,9 +64,12 @@ class RobustWarcReader(WarcReader):
 
     Only HTTP 2xx ``response`` records with an HTML payload are read. Records of other types, other
     statuses or content types, empty, oversized or undecodable payloads are skipped and counted
-    (``skipped_*`` stats). A record that cannot be parsed counts as ``malformed``; a file whose stream
-    breaks (truncated gzip, garbage) counts in ``files_failed`` and reading goes on with the next
-    file (documents read before the break are kept).
+    (``skipped_*`` stats). A record that cannot be parsed, or whose data ends before its declared
+    ``Content-Length`` (its gzip member ends first: reading goes on with the next record), counts as
+    ``malformed``; a file whose stream breaks (truncated gzip, garbage, record headers over
+    ``max_header_bytes``, a record hiding what follows it) counts in ``files_failed`` and reading goes on
+    with the next file (documents read before the break are kept). Records are read by
+    :mod:`~gristmill_plugins.crawl_filter.records`, in time linear in the file's inflated size.
     """
 
     name = "🕷 Warc (gristmill, robust)"
@@ -76,6 +80,7 @@ class RobustWarcReader(WarcReader):
         max_page_bytes: int = 2_000_000,
         charset_fallback: bool = True,
         on_file_done: Callable[[str], None] | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
     ):
         paths = [Path(f).absolute() for f in files]
         root = Path(os.path.commonpath([p.parent for p in paths])) if paths else Path.cwd()
@@ -85,6 +90,11 @@ class RobustWarcReader(WarcReader):
         self.max_page_bytes = max_page_bytes
         self.charset_fallback = charset_fallback
         self.on_file_done = on_file_done
+        self.max_header_bytes = max_header_bytes
+        self._notes: list[str] = []  # the stats of the record being read, counted once it is read to its end
+
+    def _note(self, stat: str) -> None:
+        self._notes.append(stat)
 
     def _payload_type(self, record: Any) -> str | None:
         declared = record.rec_headers.get_header("WARC-Identified-Payload-Type")
@@ -95,43 +105,43 @@ class RobustWarcReader(WarcReader):
     def process_record(self, record: Any, filepath: str) -> dict | None:
         """The document dict for an HTML response record, or None (with the reason counted)."""
         if record.rec_type != "response":
-            self.stat_update(f"skipped_type_{re.sub(r'[^a-z]', '', str(record.rec_type).lower())}")
+            self._note(f"skipped_type_{re.sub(r'[^a-z]', '', str(record.rec_type).lower())}")
             return None
         http = record.http_headers
         if http is not None and not str(http.protocol).upper().startswith("HTTP/"):
-            self.stat_update("malformed")  # warcio parses any first line as a status line
+            self._note("malformed")  # warcio parses any first line as a status line
             return None
         status = http.get_statuscode() if http is not None else None
         if status is not None and not str(status).startswith("2"):
-            self.stat_update("skipped_status")
+            self._note("skipped_status")
             return None
         ptype = self._payload_type(record)
         if ptype is not None and ptype not in HTML_TYPES:
-            self.stat_update("skipped_not_html")
+            self._note("skipped_not_html")
             return None
         payload = record.content_stream().read(self.max_page_bytes + 1)
         if len(payload) > self.max_page_bytes:
-            self.stat_update("skipped_too_large")
+            self._note("skipped_too_large")
             return None
         if not payload.strip():
-            self.stat_update("skipped_empty")
+            self._note("skipped_empty")
             return None
         if ptype is None and not re.search(rb"<!doctype html|<html", payload[:2048], re.IGNORECASE):
-            self.stat_update("skipped_not_html")
+            self._note("skipped_not_html")
             return None
         html, charset = decode_html(
             payload, http.get_header("Content-Type") if http is not None else None, self.charset_fallback
         )
         if html is None:
-            self.stat_update("skipped_undecodable")
+            self._note("skipped_undecodable")
             return None
         if charset != "utf-8":
-            self.stat_update("non_utf8")
+            self._note("non_utf8")
         headers = record.rec_headers
         record_id = headers.get_header("WARC-Record-ID")
         url = headers.get_header("WARC-Target-URI")
         if not record_id or not url:
-            self.stat_update("malformed")
+            self._note("malformed")
             return None
         return {
             "text": html,
@@ -142,25 +152,33 @@ class RobustWarcReader(WarcReader):
         }
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
-        from warcio.archiveiterator import ArchiveIterator
-
-        with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
-            for index, record in enumerate(ArchiveIterator(f)):
+        # the raw file: RecordStream inflates it one gzip member at a time
+        with self.data_folder.open(filepath, "rb", compression=None) as f:
+            stream = RecordStream(f, self.max_header_bytes)
+            if filepath.endswith(".gz") and not stream.gzip:
+                raise ValueError("not a gzip file")
+            for index, (record, finish) in enumerate(iter_records(stream)):
                 self.stat_update("records")
                 with self.track_time():
+                    self._notes = []
                     try:
                         data = self.process_record(record, filepath)
                     except Exception as exc:  # broken headers, bad content-encoding, stream cut mid-record
-                        self.stat_update("malformed")
+                        self._notes, data = ["malformed"], None
                         log.debug("malformed record %d in %s: %s: %s", index, filepath, type(exc).__name__, exc)
-                        continue
+                    try:
+                        cut_short = finish()  # read to its declared end; raises when the file cannot go on
+                    except Exception:
+                        self.stat_update("malformed")
+                        raise
+                    if cut_short:
+                        self._notes, data = ["malformed"], None
+                        log.debug("record %d in %s ends before its Content-Length", index, filepath)
+                    for stat in self._notes:
+                        self.stat_update(stat)
                     document = self.get_document_from_dict(data, filepath, index) if data else None
                 if document is not None:
                     yield document
-            # warcio ends quietly when a gzip stream is cut inside a record's header; reading on raises the
-            # EOFError that marks the file as failed (otherwise its lost tail would go uncounted)
-            if f.read(1):
-                raise ValueError("bytes after the last WARC record could not be parsed")
 
     def read_files_shard(self, shard: list[str]) -> DocumentsPipeline:
         for filepath in shard:
@@ -171,7 +189,8 @@ class RobustWarcReader(WarcReader):
                     yield document
             except Exception as exc:  # truncated gzip (EOFError), not gzip (BadGzipFile), unparsable WARC
                 self.stat_update("files_failed")
-                log.warning("crawl_filter: skipped the rest of %s: %s: %s", filepath, type(exc).__name__, exc)
+                reason = f"{type(exc).__name__}: {exc}".encode("ascii", "backslashreplace").decode()
+                log.warning("crawl_filter: skipped the rest of %s: %s", filepath, reason[:300])
             if self.on_file_done is not None:
                 self.on_file_done(filepath)
 

@@ -340,7 +340,8 @@ def config_reference() -> str:
         "Every field of a pipeline YAML file. `gristmill schema` prints the same as a JSON schema (with each stage's "
         "`config:` schema under `x-stage-configs`); a stage's own `config:` fields are in the "
         "[stage reference](stages.md). How the pieces fit is in [pipelines.md](../pipelines.md). Unknown fields "
-        "are errors; source and stage names must be Python identifiers.\n\n",
+        "are errors; pipeline, source and stage names are ASCII letters, digits and `_`, at most 64 characters "
+        "([pipelines.md](../pipelines.md#names-and-limits)).\n\n",
         "## Top level\n\n",
         f"{_paragraphs(PipelineDef.__doc__ or '')[0]}\n\n",
         top,

@@ -16,6 +16,12 @@ The stage makes up to four streaming passes over the input shards and never hold
 4. write the kept documents (same fields; line-deduped text; ``metadata.dedup_cluster`` /
    ``dedup_cluster_size`` on kept documents that had duplicates).
 
+Hostile input is bounded: an input line longer than ``max_line_bytes`` is skipped a chunk at a time, never read
+whole, and counted (``documents_skipped_too_long``); a document whose ``id`` an earlier document already had is
+dropped before clustering and counted (``duplicate_ids_dropped``), so the output's ids are unique (the first
+occurrence is kept; only a 64-bit key per document is held, and the ids of documents whose keys repeat are read
+again to confirm).
+
 MinHash signatures are bitwise identical to datasketch's (``hash_function: sha1`` / ``xxh32``, schemes
 ``affine32`` and ``legacy``) at a fraction of its cost per shingle: see :mod:`~gristmill_plugins.minhash_dedup.minhash`.
 
@@ -47,8 +53,10 @@ from gristmill import (
 )
 from gristmill.checks import min_documents_check
 from gristmill.lib.documents import DocumentWriter, iter_documents, require_documents
+from gristmill.lib.jsonl import SkippedLines
 from gristmill.lib.plots import figure_markdown, small_figure
 from gristmill_plugins.minhash_dedup.config import MinHashDedupConfig
+from gristmill_plugins.minhash_dedup.ids import id_key, repeated_ids, repeated_keys
 from gristmill_plugins.minhash_dedup.lines import count_lines, remove_lines
 from gristmill_plugins.minhash_dedup.lsh import band_hashes, bucket_edges, components, resolve_lsh
 from gristmill_plugins.minhash_dedup.minhash import MinHasher, batch_spans, hash_spans, normalize_text
@@ -58,7 +66,8 @@ _BATCH_CHARS = 1 << 20  # normalized characters shingled and hashed as one batch
 _EXAMPLES = 10
 
 
-_HASHED, _EMPTY, _EMPTIED = 0, 1, 2  # per-document state: in the index / no shingles (kept) / blank after lines
+# per-document state: in the index / no shingles (kept) / blank after lines / an earlier document has its id
+_HASHED, _EMPTY, _EMPTIED, _REPEATED_ID = 0, 1, 2, 3
 
 
 @dataclass
@@ -69,17 +78,24 @@ class _Pass:
     length: list[np.ndarray] = field(default_factory=list)
     bands: list[np.ndarray] = field(default_factory=list)
     digests: list[np.ndarray] = field(default_factory=list)
+    ids: list[np.ndarray] = field(default_factory=list)
     lines_removed: int = 0
 
 
 class _Texts:
-    """The input's documents with line dedup applied: ``(index, doc, text)``; text None = dropped."""
+    """The input's documents with line dedup applied: ``(index, doc, text)``; text None = dropped. Lines over
+    ``max_line_bytes`` are skipped (counted in ``skipped``, afresh on each pass)."""
 
-    def __init__(self, source: Artifact, repeated: frozenset[int]):
-        self.source, self.repeated = source, repeated
+    def __init__(self, source: Artifact, repeated: frozenset[int], max_line_bytes: int):
+        self.source, self.repeated, self.max_line_bytes = source, repeated, max_line_bytes
+        self.skipped = SkippedLines()
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        self.skipped = SkippedLines()
+        return iter_documents(self.source, max_line_bytes=self.max_line_bytes, skipped=self.skipped)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any], str | None, int]]:
-        for i, doc in enumerate(iter_documents(self.source)):
+        for i, doc in enumerate(self.documents()):
             text, removed = remove_lines(doc["text"], self.repeated)
             yield i, doc, (text if text.strip() or not removed else None), removed
 
@@ -93,6 +109,7 @@ def _hash_pass(
     batch_norm: list[str] = []  # normalized texts of the batch's documents, in order ("" = no shingles)
     batch_state: list[int] = []
     batch_len: list[int] = []
+    batch_ids: list[int] = []
     pending_chars = 0
 
     def flush(f: Any) -> None:
@@ -101,6 +118,7 @@ def _hash_pass(
             return
         out.state.append(np.array(batch_state, dtype=np.int8))
         out.length.append(np.array(batch_len, dtype=np.int64))
+        out.ids.append(np.array(batch_ids, dtype=np.uint64))
         if hasher is not None:
             counts = np.zeros(len(batch_norm), dtype=np.int64)
             live = [i for i, t in enumerate(batch_norm) if t]
@@ -116,13 +134,14 @@ def _hash_pass(
         else:
             digests = b"".join(xxhash.xxh3_128_digest(t.encode("utf-8")) for t in batch_norm)
             out.digests.append(np.frombuffer(digests, dtype="<u8").reshape(-1, 2))
-        for lst in (batch_norm, batch_state, batch_len):
+        for lst in (batch_norm, batch_state, batch_len, batch_ids):
             lst.clear()
         pending_chars = 0
 
     with open(sig_path, "wb") as f:
-        for i, _doc, text, removed in texts:
+        for i, doc, text, removed in texts:
             out.lines_removed += removed
+            batch_ids.append(id_key(doc))
             norm = normalize_text(text, config) if text is not None else ""
             batch_norm.append(norm)
             batch_state.append(_EMPTIED if text is None else _HASHED if norm else _EMPTY)
@@ -183,11 +202,20 @@ def _cluster_histogram_plot(histogram: dict[int, int]) -> Markdown:
     return figure_markdown(fig, "duplicate cluster sizes")
 
 
+def _warn_skipped(ctx: StageContext, too_long: SkippedLines, state: np.ndarray) -> None:
+    if too_long.count:
+        ctx.log.warning(
+            "%s: skipped %d input line(s) over max_line_bytes: %s", STAGE, too_long.count, "; ".join(too_long.examples)
+        )
+    if repeats := int(np.sum(state == _REPEATED_ID)):
+        ctx.log.warning("%s: dropped %d document(s) whose id an earlier document already had", STAGE, repeats)
+
+
 def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dict[str, Artifact]) -> StageResult:
     """Remove near-duplicate documents (MinHash + LSH, datasketch-identical signatures; or exact hashes of the
     normalized text), keeping one per cluster (first or longest); optional Llama-3-style line dedup first."""
     source = inputs["documents"]
-    require_documents(source, STAGE)
+    require_documents(source, STAGE, max_line_bytes=config.max_line_bytes, skip_long=True)
     seed = (config.seed if config.seed is not None else ctx.seed) % (1 << 32)
     bands, rows, threshold = resolve_lsh(config)
 
@@ -203,21 +231,29 @@ def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dic
     # pass 1 (optional): lines repeated across the corpus
     repeated: frozenset[int] = frozenset()
     if config.line_dedup_min_repeats is not None:
-        keys, counts = count_lines(doc["text"] for doc in iter_documents(source))
+        keys, counts = count_lines(
+            doc["text"] for doc in _Texts(source, frozenset(), config.max_line_bytes).documents()
+        )
         repeated = frozenset(keys[counts > config.line_dedup_min_repeats].tolist())
         ctx.log.info(
             "%s: %d distinct lines repeated more than %d times", STAGE, len(repeated), config.line_dedup_min_repeats
         )
-    texts = _Texts(source, repeated)
+    texts = _Texts(source, repeated, config.max_line_bytes)
     if repeated or config.line_dedup_min_repeats is not None:
         lap("count_lines")
 
     # pass 2: signatures (or exact digests), band hashes, lengths
     sig_path = ctx.work_dir / "signatures.u32"
     hashed = _hash_pass(ctx, texts, config, seed, bands, rows, sig_path)
+    too_long = texts.skipped
     state = np.concatenate(hashed.state)
     length = np.concatenate(hashed.length)
     n = len(state)
+    id_keys = np.concatenate(hashed.ids)
+    candidates = repeated_keys(id_keys)
+    if len(candidates):  # confirm on the ids themselves (an extra pass, only when some key repeats)
+        state[repeated_ids(id_keys, candidates, enumerate(texts.documents()))] = _REPEATED_ID
+    _warn_skipped(ctx, too_long, state)
     live = np.flatnonzero(state == _HASHED)
     lap("hash")
 
@@ -253,10 +289,10 @@ def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dic
     rep, tied = _choose(labels, in_cluster, length, config.keep)
     if len(tied):  # keep=longest with equal lengths: read the ids of the tied documents only
         want = set(tied.tolist())
-        ids = {i: str(doc.get("id", "")) for i, doc in enumerate(iter_documents(source)) if i in want}
+        ids = {i: str(doc.get("id", "")) for i, doc in enumerate(texts.documents()) if i in want}
         rep, _ = _choose(labels, in_cluster, length, config.keep, ids)
 
-    keep_mask = state != _EMPTIED
+    keep_mask = (state == _HASHED) | (state == _EMPTY)
     dropped_dups = in_cluster & (np.arange(n) != rep[labels])
     keep_mask &= ~dropped_dups
     # cluster ordinals in order of each cluster's earliest member
@@ -320,6 +356,8 @@ def run_minhash_dedup(ctx: StageContext, config: MinHashDedupConfig, inputs: dic
         "clusters": len(cluster_labels),
         "largest_cluster": int(sizes.max()) if n and len(cluster_labels) else 0,
         "documents_without_shingles": int(np.sum(state == _EMPTY)),
+        "duplicate_ids_dropped": int(np.sum(state == _REPEATED_ID)),
+        "documents_skipped_too_long": too_long.count,
     }
     if config.line_dedup_min_repeats is not None:
         counts["lines_removed"] = hashed.lines_removed

@@ -66,6 +66,12 @@ class MinHashDedupConfig(StageConfig):
         True, description="Add metadata.dedup_cluster / dedup_cluster_size to kept documents that had duplicates."
     )
     shard_size: int = Field(100_000, ge=1, description="Documents per output shard.")
+    max_line_bytes: int = Field(
+        64 << 20,
+        ge=1,
+        description="An input line (one document) longer than this many bytes is skipped, a chunk at a time without "
+        "reading it whole, and counted (documents_skipped_too_long).",
+    )
     min_documents: int = Field(1, ge=0, description="Check: at least this many documents kept.")
 
     @model_validator(mode="after")

@@ -43,8 +43,8 @@ def _finish(proc: subprocess.Popen) -> str:
 
 
 def _times(root: Path, name: str) -> tuple[float, float]:
-    latest = (root / "store" / name / "_" / "latest").read_text().strip()
-    start, end = json.loads((root / "store" / name / "_" / latest / "times.json").read_text())
+    latest = (root / "store" / "p" / name / "_" / "latest").read_text().strip()
+    start, end = json.loads((root / "store" / "p" / name / "_" / latest / "times.json").read_text())
     return start, end
 
 
@@ -76,5 +76,5 @@ def test_a_killed_run_does_not_hold_the_pool_slot(tmp_path, toy_plugin_site):
     _pipeline(root, "gristmill_accelerator", seconds=0.1)
     out = _finish(_start(root, toy_plugin_site, "b"))  # would wait forever on a leaked slot
     assert "was killed: marked failed, its pool slots released" in out
-    assert (root / "store" / "b" / "_" / "latest").is_file()
-    assert not (root / "store" / "a").exists()
+    assert (root / "store" / "p" / "b" / "_" / "latest").is_file()
+    assert not (root / "store" / "p" / "a").exists()

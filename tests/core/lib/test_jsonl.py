@@ -50,3 +50,28 @@ def test_bad_lines_and_files_are_named(tmp_path):
         list(read_jsonl(truncated))
     with pytest.raises(JsonlError, match=r"absent\.jsonl: unreadable JSONL file: FileNotFoundError"):
         list(read_jsonl(tmp_path / "absent.jsonl"))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_lines_over_max_line_bytes_are_skipped_and_counted_or_refused(tmp_path, gz):
+    """Lines are read in 1 MiB chunks: lines at, just over and far over the cap, with and without a final newline."""
+    from gristmill.lib.jsonl import SkippedLines
+
+    def line(n: int) -> str:  # a JSON object line of exactly n bytes
+        return '{"t": "' + "x" * (n - 9) + '"}'
+
+    cap = 3 << 20
+    lines = [line(cap), line(cap + 1), '{"a": 1}', line(5 << 20), "", '{"a": 2}', line(cap + 2)]
+    path = tmp_path / ("rows.jsonl.gz" if gz else "rows.jsonl")
+    with (gzip.open if gz else open)(path, "wt", encoding="utf-8") as f:
+        f.write("\r\n".join(lines[:3]) + "\n" + "\n".join(lines[3:]))
+    skipped = SkippedLines()
+    rows = [(n, len(r.get("t", ""))) for n, r in read_jsonl(path, max_line_bytes=cap + 1, skipped=skipped)]
+    # "\r\n" endings: the "\r" counts toward the line (json.loads ignores it)
+    assert rows == [(1, cap - 9), (3, 0), (6, 0)]
+    assert skipped.count == 3 and skipped.examples[0].endswith(":2 (3,145,730 bytes)")
+    assert [n for n, _ in read_jsonl(path, max_line_bytes=None)] == [1, 2, 3, 4, 6, 7]
+    with pytest.raises(
+        JsonlError, match=r"rows\.jsonl(\.gz)?:2: a line of 3,145,730 bytes, over the limit of 3,145,729"
+    ):
+        list(read_jsonl(path, max_line_bytes=cap + 1))

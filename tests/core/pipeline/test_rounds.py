@@ -54,7 +54,7 @@ def test_round_keys():
 
 
 def test_round_two_starts_from_round_one_and_lists_see_every_round(tmp_path):
-    pipeline, store = _pipeline(tmp_path), ArtifactStore(tmp_path / "store")
+    pipeline, store = _pipeline(tmp_path), ArtifactStore(tmp_path / "store", pipeline="toy")
     with pytest.raises(StoreError, match=r"'policy' \(round-001\), which has no artifact"):
         execute(pipeline, "policy", store, "round-002")
     first = execute(pipeline, "policy", store, "round-001").artifact
@@ -79,7 +79,7 @@ def test_round_two_starts_from_round_one_and_lists_see_every_round(tmp_path):
 def test_the_stage_gets_its_round_and_the_previous_round_and_ids_cover_it_as_before(tmp_path):
     """ctx.round / ctx.previous of a rounds=True stage: None in round 1, round 1's artifact in round 2; the previous
     round still enters the cache key and the manifest's inputs as "previous", so artifact ids are unchanged."""
-    pipeline, store = _pipeline(tmp_path), ArtifactStore(tmp_path / "store")
+    pipeline, store = _pipeline(tmp_path), ArtifactStore(tmp_path / "store", pipeline="toy")
     first = execute(pipeline, "policy", store, "round-001").artifact
     second = execute(pipeline, "policy", store, "round-002").artifact
     assert first.manifest["counts"]["round"] == 1 and first.manifest["metadata"]["previous_id"] is None
@@ -106,7 +106,7 @@ def test_a_stage_that_does_not_chain_rounds_may_still_run_per_round(tmp_path):
         REG,
         store=tmp_path / "store",
     )
-    store = ArtifactStore(pipeline.store)
+    store = ArtifactStore(pipeline.store, pipeline=pipeline.name)
     execute(pipeline, "words", store)
     one, two = (execute(pipeline, "upper", store, key).artifact for key in ("round-001", "round-002"))
     assert one.id != two.id and "previous" not in two.manifest["inputs"]
@@ -147,7 +147,7 @@ def test_schedule_adds_the_next_round_and_retries_an_unfinished_one(tmp_path):
     defs = build_definitions([pipeline])
     schedule = defs.resolve_schedule_def("toy_next_round")
     repo = defs.get_repository_def()
-    store = ArtifactStore(pipeline.store)
+    store = ArtifactStore(pipeline.store, pipeline=pipeline.name)
 
     def tick(instance):
         return schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repo)).run_requests[0]
@@ -194,7 +194,7 @@ def test_run_pipeline_runs_initial_rounds_then_the_stages_reading_them(tmp_path,
     phases = run_phases(pipeline, set(pipeline.order), ["round-001", "round-002"])
     assert phases == [(["words"], None), (["policy"], "round-001"), (["policy"], "round-002"), (["report"], None)]
     assert run_pipeline(pipeline) == 0
-    store = ArtifactStore(pipeline.store)
+    store = ArtifactStore(pipeline.store, pipeline=pipeline.name)
     assert store.partitions("policy") == ["round-001", "round-002"]
     assert len(json.loads((store.latest("report").path / "inputs.json").read_text())) == 3
     assert run_pipeline(pipeline, rounds=["round-003"]) == 0
