@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.reliability.test_04_killed_dagster_run import cli_env
+from tests.reliability.test_07_bad_pipeline_yaml import CHILD as CLI_CHILD  # the one `gristmill run` child
 
 WORDS = "stages:\n  words: {stage: toy_words, config: {words: [a]}}\n"
 
@@ -135,19 +136,6 @@ def test_small_aliases_still_work_and_the_loader_is_libyaml(tmp_path: Path) -> N
     assert [pipeline.stages[n].config.words for n in ("words", "more", "again")] == [["a", "b"]] * 3
     assert limits.YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     assert hasattr(yaml, "CSafeLoader")  # libyaml is installed with PyYAML's wheels
-
-
-CLI_CHILD = """
-import contextlib, io, json, sys
-from gristmill.cli import main
-out = {}
-for name in sys.argv[1:]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["run", f"{name}.yaml", "--store", f"store-{name}"])
-    out[name] = [code, err.getvalue()]
-print(json.dumps(out))
-"""
 
 
 def test_gristmill_run_exits_2_with_one_short_line(folder: Path, toy_plugin_site_module: Path) -> None:

@@ -17,6 +17,7 @@ from gristmill.dagster.assets import build_assets
 from gristmill.dagster.definitions import build_definitions
 from gristmill.pipeline.config import PipelineError, validate_pipeline
 from tests.reliability.test_04_killed_dagster_run import cli_env
+from tests.reliability.test_07_bad_pipeline_yaml import CHILD  # one CLI child for every YAML case
 from tests.support import toy_registry
 
 REG = toy_registry()
@@ -70,19 +71,6 @@ def test_the_longest_allowed_names_build_and_run(tmp_path: Path) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         assert dg.materialize(build_assets(pipeline), instance=instance).success
     assert [p for p in (tmp_path / ("s" * 100)).rglob("latest") if LONGEST in p.parts]  # committed in the store
-
-
-CHILD = """
-import contextlib, io, json, sys
-from gristmill.cli import main
-out = {}
-for name in sys.argv[1:]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["run", f"{name}.yaml", "--store", f"store-{name}"])
-    out[name] = [code, err.getvalue()]
-print(json.dumps(out))
-"""
 
 
 def test_gristmill_run_refuses_them_before_any_work(tmp_path: Path, toy_plugin_site_module: Path) -> None:
