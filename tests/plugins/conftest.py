@@ -78,7 +78,7 @@ def reward_model(tiny_policy: Path, tmp_path_factory) -> Path:
     import torch
     from transformers import LlamaForSequenceClassification
 
-    from gristmill.lib.train.export import copy_tokenizer
+    from gristmill.lib.models import copy_tokenizer
 
     out = tmp_path_factory.mktemp("reward_model")
     torch.manual_seed(0)

@@ -209,21 +209,28 @@ def _continued_inputs(model: Path, tokens: Path) -> dict:
     return {"model": artifact_from_dir("model", model), "tokens": artifact_from_dir("tokens", tokens)}
 
 
-def test_continued_pretraining_starts_from_the_model_and_keeps_its_architecture(tmp_path):
+def _input_loss_on_first_batch(model: Path, tokens: Path) -> float:
+    """The input model's loss (float32, eval mode) on the first batch the training loop draws from ``tokens``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from gristmill.lib.tokens import TokenDataset
 
-    model, tokens = _model_tokens("qwen2", tmp_path)
-    result, art = run_stage(SPEC, tmp_path / "out", CONTINUED, _continued_inputs(model, tokens))
-
-    # the first step's loss is the input model's loss on the first batch the loop draws
     data = TokenDataset(tokens, "train", shuffle=True, seed=CONTINUED["train"]["seed"])
     ids = torch.stack([row for row, _ in zip(data, range(CONTINUED["train"]["batch_size"]), strict=False)])
     source = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True, dtype=torch.float32).eval()
     with torch.no_grad():
-        expected = source(input_ids=ids, labels=loop._labels(ids, data.pad_id)).loss.item()
+        return source(input_ids=ids, labels=loop._labels(ids, data.pad_id)).loss.item()
+
+
+def test_continued_pretraining_starts_from_the_model_and_keeps_its_architecture(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokens = _model_tokens("qwen2", tmp_path)
+    result, art = run_stage(SPEC, tmp_path / "out", CONTINUED, _continued_inputs(model, tokens))
+
+    expected = _input_loss_on_first_batch(model, tokens)  # the first step's loss must be this
     history = json.loads((art.path / "training_log.json").read_text())["history"]
     assert [s for s, _ in history] == [1, 2, 3]
     assert history[0][1] == pytest.approx(expected, abs=1e-4)
@@ -239,6 +246,7 @@ def test_continued_pretraining_starts_from_the_model_and_keeps_its_architecture(
     assert result.metadata["samples"].rows[0]["prompt"] == "What is 3 + 4?"
 
     reloaded = AutoModelForCausalLM.from_pretrained(str(art.path), local_files_only=True)
+    source = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(art.path), local_files_only=True)
     with torch.no_grad():
         moved = (reloaded.lm_head.weight - source.lm_head.weight).abs().max().item()
@@ -302,19 +310,11 @@ def test_continued_pretraining_resumes_exactly(tmp_path, monkeypatch):
 def test_continued_pretraining_on_each_rope_family(family, tmp_path):
     """The first step's loss is the input's on the first batch; the output keeps the architecture and generates
     (GPT-2 is covered above: its default dropout makes a training step's loss differ from an evaluation)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from gristmill.lib.tokens import TokenDataset
 
     model, tokens = _model_tokens(family, tmp_path, max_position_embeddings=64)
     cfg = {**CONTINUED, "train": {**CONTINUED["train"], "steps": 1}}
     result, art = run_stage(SPEC, tmp_path / "out", cfg, _continued_inputs(model, tokens))
-    data = TokenDataset(tokens, "train", shuffle=True, seed=CONTINUED["train"]["seed"])
-    ids = torch.stack([row for row, _ in zip(data, range(CONTINUED["train"]["batch_size"]), strict=False)])
-    source = AutoModelForCausalLM.from_pretrained(str(model), local_files_only=True, dtype=torch.float32).eval()
-    with torch.no_grad():
-        expected = source(input_ids=ids, labels=loop._labels(ids, data.pad_id)).loss.item()
+    expected = _input_loss_on_first_batch(model, tokens)
     history = json.loads((art.path / "training_log.json").read_text())["history"]
     assert history[0][1] == pytest.approx(expected, abs=1e-4)
     before, after = (json.loads((p / "config.json").read_text()) for p in (model, art.path))

@@ -9,37 +9,22 @@ Validating and loading model folders of any architecture lives in :mod:`gristmil
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gristmill.lib.models import ModelArtifactError, ModelFolder, inspect_model_folder, load_causal_lm
+from gristmill.lib.models import save_model_dir as models_save_model_dir
 
 __all__ = [
     "ModelArtifactError",
-    "copy_tokenizer",
     "load_causal_lm",
     "open_model_artifact",
     "hf_config",
     "output_dtype",
     "save_model_dir",
 ]
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
-
-
-def copy_tokenizer(tokenizer_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[str]:
-    """Copy the tokenizer files of a ``tokenizer`` artifact into ``out_dir``; returns the names copied."""
-    src, dst = Path(tokenizer_dir), Path(out_dir)
-    if not (src / "tokenizer.json").is_file():
-        raise ModelArtifactError(f"{src}: no tokenizer.json (is it a tokenizer artifact?)")
-    copied = []
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
-            copied.append(name)
-    return copied
 
 
 def _special_ids(tokenizer_dir: Path) -> dict[str, int | None]:
@@ -66,18 +51,14 @@ def save_model_dir(
     """Write a model trained from scratch and the ``tokenizer`` artifact's files as an HF folder ready for
     ``generate`` (bos/eos/pad ids from the tokenizer; sharded above ``max_shard_size``). A model loaded from a
     folder is saved with :func:`gristmill.lib.models.save_model_dir`, which keeps the ids its checkpoint states."""
-    out, tok_dir = Path(out_dir), Path(tokenizer_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ids = _special_ids(tok_dir)
-    model.config.use_cache = True  # training turns the KV cache off; generation wants it
-    if model.generation_config is not None:  # generate() reads this copy (without it: O(n²) decoding)
-        model.generation_config.use_cache = True
-    for key, value in ids.items():
+    tok_dir = Path(tokenizer_dir)
+    if not (tok_dir / "tokenizer.json").is_file():
+        raise ModelArtifactError(f"{tok_dir}: no tokenizer.json (is it a tokenizer artifact?)")
+    for key, value in _special_ids(tok_dir).items():  # the config holds transformers' defaults, not the tokenizer's
         setattr(model.config, key, value)
         if model.generation_config is not None:
             setattr(model.generation_config, key, value)
-    model.save_pretrained(str(out), safe_serialization=True, max_shard_size=max_shard_size)
-    copy_tokenizer(tok_dir, out)
+    models_save_model_dir(model, out_dir, tokenizer_from=tok_dir, max_shard_size=max_shard_size)
 
 
 def open_model_artifact(path: str | os.PathLike[str]) -> ModelFolder:
